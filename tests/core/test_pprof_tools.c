@@ -1,0 +1,167 @@
+/*
+ * test_pprof_tools.c — what the encoder writes, read by the real tools:
+ * `protoc --decode perftools.profiles.Profile` against Debian's
+ * profile.proto (on the raw bytes) and `go tool pprof -raw` (on a written
+ * .pb.gz). Each check skips only when its tool is not installed.
+ *
+ * Tool paths come from configure time (profile.cmake): CP_PROTOC, CP_GO,
+ * CP_PROFILE_PROTO_DIR ("" when missing).
+ */
+#include "test_profile_util.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WORK_DIR CP_TEST_BINARY_DIR "/pprof_tools"
+
+static cp_profile *sample_profile(void)
+{
+    cp_profile *p = tp_new_cpu(NULL);
+    cp_frame s1[3] = {{"app.leaf", "app/leaf_sys", "app/a.py", 3},
+                      {"app.mid", NULL, "app/a.py", 9},
+                      {"main", NULL, "app/m.py", 1}};
+    cp_label l[2] = {{"thread id", NULL, 77, NULL}, {"thread name", "worker-1", 0, NULL}};
+    int64_t v1[2] = {30000000, 3}, v2[2] = {10000000, 1};
+    assert_int_equal(cp_profile_add(p, s1, 3, v1, l, 2), CP_OK);
+    assert_int_equal(cp_profile_add(p, s1 + 1, 2, v2, NULL, 0), CP_OK);
+    cp_sample_type pt = {"cpu", "nanoseconds"};
+    cp_profile_set_period(p, &pt, 10000000);
+    cp_profile_set_time(p, 1700000000123456789LL, 60000000000LL);
+    assert_int_equal(cp_profile_add_comment(p, "contprof test"), CP_OK);
+    return p;
+}
+
+static void write_file(const char *path, const cp_buf *b)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b->data, 1, b->len, f), b->len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Whole file as a NUL-terminated string (caller frees). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char chunk[4096];
+    size_t n, len = 0;
+    char *s = malloc(1);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        s = realloc(s, len + n + 1);
+        memcpy(s + len, chunk, n);
+        len += n;
+    }
+    s[len] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Run cmd through sh; on failure print what it said. */
+static void run(const char *cmd, const char *err_path)
+{
+    int rc = system(cmd);
+    if (rc != 0) {
+        char *err = read_text(err_path);
+        print_error("command failed (%d): %s\n%s\n", rc, cmd, err);
+        free(err);
+    }
+    assert_int_equal(rc, 0);
+}
+
+static void expect_in(const char *text, const char *needle)
+{
+    if (!strstr(text, needle))
+        print_error("expected to find <%s> in:\n%s\n", needle, text);
+    assert_non_null(strstr(text, needle));
+}
+
+static void test_protoc_decode(void **state)
+{
+    if (!CP_PROTOC[0] || !CP_PROFILE_PROTO_DIR[0])
+        skip();
+    cp_profile *p = sample_profile();
+    cp_buf raw;
+    cp_buf_init(&raw, 0);
+    assert_int_equal(cp_profile_encode(p, false, &raw), CP_OK);
+    write_file(WORK_DIR "/profile.pb", &raw);
+    run("'" CP_PROTOC "' --decode perftools.profiles.Profile -I '" CP_PROFILE_PROTO_DIR
+        "' profile.proto < " WORK_DIR "/profile.pb > " WORK_DIR "/protoc.txt 2> " WORK_DIR
+        "/protoc.err",
+        WORK_DIR "/protoc.err");
+    char *txt = read_text(WORK_DIR "/protoc.txt");
+    expect_in(txt, "string_table: \"app.leaf\"");
+    expect_in(txt, "string_table: \"worker-1\"");
+    expect_in(txt, "value: 30000000");
+    expect_in(txt, "time_nanos: 1700000000123456789");
+    expect_in(txt, "duration_nanos: 60000000000");
+    expect_in(txt, "period: 10000000");
+    expect_in(txt, "default_sample_type: 1"); /* "cpu-time" is string 1 */
+    expect_in(txt, "num: 77");
+    expect_in(txt, "comment: ");
+    /* protoc found no unknown fields: it would print them as numbers */
+    assert_null(strstr(txt, "\n15:"));
+    free(txt);
+    cp_buf_free(&raw);
+    cp_profile_free(p);
+}
+
+/* go tool pprof must work with no HOME cache, as in CI. */
+static void go_env(void)
+{
+    mkdir(WORK_DIR "/home", 0700);
+    setenv("HOME", WORK_DIR "/home", 1);
+    setenv("GOCACHE", WORK_DIR "/home/gocache", 1);
+    setenv("GOPATH", WORK_DIR "/home/gopath", 1);
+    setenv("GOFLAGS", "", 1);
+    setenv("PPROF_TMPDIR", WORK_DIR "/home", 1);
+}
+
+static void test_go_pprof_raw(void **state)
+{
+    if (!CP_GO[0])
+        skip();
+    go_env();
+    cp_profile *p = sample_profile();
+    cp_buf gz;
+    cp_buf_init(&gz, 0);
+    assert_int_equal(cp_profile_encode(p, true, &gz), CP_OK);
+    write_file(WORK_DIR "/profile.pb.gz", &gz);
+    run("'" CP_GO "' tool pprof -raw " WORK_DIR "/profile.pb.gz > " WORK_DIR "/raw.txt 2> " WORK_DIR
+        "/raw.err",
+        WORK_DIR "/raw.err");
+    char *txt = read_text(WORK_DIR "/raw.txt");
+    expect_in(txt, "cpu-time/nanoseconds");
+    expect_in(txt, "cpu-samples/count");
+    expect_in(txt, "30000000");
+    expect_in(txt, "app.leaf");
+    expect_in(txt, "app/a.py:3");
+    expect_in(txt, "worker-1");
+    expect_in(txt, "Period: 10000000");
+    free(txt);
+    /* -top uses the default sample type (cpu-time): the leaf's self time */
+    run("'" CP_GO "' tool pprof -top " WORK_DIR "/profile.pb.gz > " WORK_DIR "/top.txt 2> " WORK_DIR
+        "/top.err",
+        WORK_DIR "/top.err");
+    txt = read_text(WORK_DIR "/top.txt");
+    expect_in(txt, "30ms");
+    expect_in(txt, "app.leaf");
+    free(txt);
+    cp_buf_free(&gz);
+    cp_profile_free(p);
+}
+
+static int setup(void **state)
+{
+    mkdir(WORK_DIR, 0700);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_protoc_decode),
+        cmocka_unit_test(test_go_pprof_raw),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
