@@ -24,6 +24,7 @@
 #include "threads.h"
 
 #define QUEUE_MAX 64
+#define OUTCOMES 128 /* > QUEUE_MAX + 1 in flight: a waited-for job is never overwritten */
 
 struct cp__exporter {
     pthread_mutex_t mu;          /* everything below                     */
@@ -34,9 +35,11 @@ struct cp__exporter {
     unsigned head, n;
     bool stopping, busy;
     atomic_bool abort;           /* read by transfers without mu         */
-    uint64_t done_seq;           /* highest seq handled (or dropped)     */
-    int done_err;                /* result of job done_seq               */
-    int refs;                    /* owner + thread                       */
+    struct {
+        uint64_t seq;            /* a job exported or dropped...         */
+        int err;                 /* ...and how it ended (CP_EFULL: dropped) */
+    } outcome[OUTCOMES];         /* by seq % OUTCOMES                    */
+    int refs;                    /* owner + thread + cp_flush callers    */
 };
 
 void cp__job_free(cp__job *j)
@@ -49,7 +52,14 @@ void cp__job_free(cp__job *j)
     cp__free(j);
 }
 
-static void release(cp__exporter *e)
+void cp__exporter_hold(cp__exporter *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->refs++;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void cp__exporter_release(cp__exporter *e)
 {
     pthread_mutex_lock(&e->mu);
     bool last = --e->refs == 0;
@@ -95,8 +105,8 @@ static void *exporter_main(void *arg)
         int err = skip ? CP_ETIMEDOUT : export_job(e, j);
         pthread_mutex_lock(&e->mu);
         e->busy = false;
-        e->done_seq = j->seq;
-        e->done_err = err;
+        e->outcome[j->seq % OUTCOMES].seq = j->seq;
+        e->outcome[j->seq % OUTCOMES].err = err;
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
         cp__job_free(j);
@@ -104,7 +114,7 @@ static void *exporter_main(void *arg)
     }
     pthread_mutex_unlock(&e->mu);
     cp_thread_unregister_self();
-    release(e);
+    cp__exporter_release(e);
     return NULL;
 }
 
@@ -123,7 +133,7 @@ cp__exporter *cp__exporter_start(const cp__dest *d)
     e->refs = 2;
     if (cp__thread_spawn(&e->thread, exporter_main, e, "contprof-export") != 0) {
         e->refs = 1;
-        release(e);
+        cp__exporter_release(e);
         return NULL;
     }
     return e;
@@ -138,10 +148,8 @@ void cp__exporter_push(cp__exporter *e, cp__job *j)
         dropped = e->q[e->head];
         e->head = (e->head + 1) % QUEUE_MAX;
         e->n--;
-        if (dropped->seq > e->done_seq) {
-            e->done_seq = dropped->seq; /* waiters on it are answered */
-            e->done_err = CP_EFULL;
-        }
+        e->outcome[dropped->seq % OUTCOMES].seq = dropped->seq; /* its waiters are answered */
+        e->outcome[dropped->seq % OUTCOMES].err = CP_EFULL;
     }
     e->q[(e->head + e->n) % QUEUE_MAX] = j;
     e->n++;
@@ -165,11 +173,13 @@ int cp__exporter_wait(cp__exporter *e, uint64_t seq, int64_t deadline_ns)
     struct timespec ts = abs_ts(deadline_ns);
     pthread_mutex_lock(&e->mu);
     int rc = 0;
-    while (e->done_seq < seq && rc == 0)
+    while (e->outcome[seq % OUTCOMES].seq < seq && rc == 0)
         rc = pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-    int err = e->done_seq < seq ? CP_ETIMEDOUT : e->done_seq == seq ? e->done_err : CP_OK;
+    uint64_t got = e->outcome[seq % OUTCOMES].seq;
+    /* got > seq: the slot was reused, so seq ended long ago (fine) */
+    int err = got < seq ? CP_ETIMEDOUT : got == seq ? e->outcome[seq % OUTCOMES].err : CP_OK;
     pthread_mutex_unlock(&e->mu);
-    return err == CP_EFULL ? CP_OK : err;
+    return err;
 }
 
 /* Wait for the thread to exit until deadline; true if joined. */
@@ -192,7 +202,7 @@ void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns)
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     if (join_until(e, deadline_ns)) {
-        release(e);
+        cp__exporter_release(e);
         return;
     }
     pthread_mutex_lock(&e->mu);
@@ -207,7 +217,7 @@ void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns)
     /* A moment for the aborted transfer to return; then let it go. */
     if (!join_until(e, cp_now_ns() + 200 * 1000000LL))
         pthread_detach(e->thread);
-    release(e);
+    cp__exporter_release(e);
 }
 
 /* dir made absolute against the current directory now, so the host

@@ -54,9 +54,14 @@ cp__exporter *cp__exporter_start(const cp__dest *d);
 /* Queue j (ownership passes); when full, the oldest queued profile is
  * dropped and counted. */
 void cp__exporter_push(cp__exporter *e, cp__job *j);
-/* Wait until job seq has been handled or deadline (CLOCK_MONOTONIC ns).
- * Returns its export result, CP_ETIMEDOUT, or CP_OK if it was dropped. */
+/* Wait until job seq has been exported or dropped, or until deadline
+ * (CLOCK_MONOTONIC ns). Returns its export result, CP_EFULL when it was
+ * dropped from a full queue, CP_ETIMEDOUT. */
 int cp__exporter_wait(cp__exporter *e, uint64_t seq, int64_t deadline_ns);
+/* Take / drop a reference: e stays valid until its last holder releases
+ * it (the owner's reference is dropped by cp__exporter_stop). */
+void cp__exporter_hold(cp__exporter *e);
+void cp__exporter_release(cp__exporter *e);
 /* Drain until deadline, then abort what is left (counted, logged) and
  * release e. A thread stuck past the deadline is left to finish alone
  * and frees its own state; the caller must not touch e afterwards. */

@@ -1,7 +1,8 @@
 /*
  * export_file.c — the file exporter: the embedded default destination.
  *
- * Each profile becomes <dir>/<service>.<pid>.<seq>.pprof.gz plus a
+ * Each profile becomes <dir>/<service>.<pid>.<seq>.pprof.gz (seq counts
+ * the process's profiles from 1; see base_name for a reused pid) plus a
  * <same>.json sidecar (the event.json document: start, end, tags, runtime
  * info with metrics). Both are written to a temp file in the same
  * directory and renamed, so a reader never sees half a file; the sidecar
@@ -115,10 +116,23 @@ static int write_pair(const cp__dest *d, const cp__job *j, const char *base)
     return err;
 }
 
+/* "<service>.<pid>.<seq>"; when a file of that name exists already (a
+ * pid reused by a restarted process, containers that all run as pid 1
+ * sharing a volume), the runtime-id's first 8 characters are added so no
+ * earlier profile is ever overwritten. */
+static void base_name(const cp__dest *d, const cp__job *j, char *base, size_t n)
+{
+    char probe[PATH_MAX + 450];
+    snprintf(base, n, "%s.%d.%llu", j->service, j->pid, (unsigned long long)j->seq);
+    snprintf(probe, sizeof(probe), "%s/%s.pprof.gz", d->output_dir, base);
+    if (access(probe, F_OK) == 0)
+        snprintf(base, n, "%s.%d.%llu.%.8s", j->service, j->pid, (unsigned long long)j->seq, cp_runtime_id());
+}
+
 int cp__export_file(const cp__dest *d, const cp__job *j)
 {
     char base[400];
-    snprintf(base, sizeof(base), "%s.%d.%llu", j->service, j->pid, (unsigned long long)j->seq);
+    base_name(d, j, base, sizeof(base));
     int err = make_dirs(d->output_dir);
     if (err == CP_OK)
         err = write_pair(d, j, base);

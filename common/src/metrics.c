@@ -102,6 +102,10 @@ int cp_thread_register_self(void)
     int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     int err = CP_EFULL;
     pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < MAX_THREADS; i++) {
+        if (g_threads[i].used && pthread_equal(g_threads[i].tid, pthread_self()))
+            err = CP_OK; /* registered already: counting it twice would double its cost */
+    }
     for (int i = 0; i < MAX_THREADS && err != CP_OK; i++) {
         if (g_threads[i].used)
             continue;

@@ -2,8 +2,9 @@
  * scheduler.c — the run's life cycle: cp_start/cp_stop/cp_flush/fork, and
  * the one scheduler thread that rotates the profile every upload_period.
  *
- * Locks: g_life serialises start/stop/flush/fork and guards g_started and
- * g_exp; g_smu/g_scv carry requests (stop, flush) to the scheduler thread.
+ * Locks: g_life serialises start/stop/fork and guards g_started and g_exp
+ * (cp_flush only takes a reference to the exporter under it); g_smu/g_scv
+ * carry requests (stop, flush) to the scheduler thread.
  * Order: g_life before g_smu. The scheduler never takes g_life, so cp_stop
  * can join it while holding g_life.
  */
@@ -34,6 +35,7 @@ static int64_t g_period_ns;     /* fixed while running */
 static pthread_mutex_t g_smu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_scv;    /* CLOCK_MONOTONIC, made in init_cond */
 static bool g_stop_req;         /* g_smu */
+static bool g_sched_done;       /* g_smu: the scheduler made its last rotation */
 static uint64_t g_flush_req, g_flush_served, g_flush_job; /* g_smu */
 
 static void init_cond(void)
@@ -85,6 +87,8 @@ static void *scheduler_main(void *arg)
         if (now >= next) /* a late wake-up starts the next period now, no catch-up burst */
             next = now - next > g_period_ns ? now + g_period_ns : next + g_period_ns;
     }
+    g_sched_done = true; /* flush requests after this are never served */
+    pthread_cond_broadcast(&g_scv);
     pthread_mutex_unlock(&g_smu);
     cp_thread_unregister_self();
     return NULL;
@@ -104,8 +108,10 @@ static int start_locked(const cp_runtime_desc *rt)
     }
     cp__dest_from_config(c, &g_dest);
     g_exp = cp__exporter_start(&g_dest);
-    g_stop_req = false;
+    pthread_mutex_lock(&g_smu);
+    g_stop_req = g_sched_done = false;
     g_flush_req = g_flush_served = g_flush_job = 0;
+    pthread_mutex_unlock(&g_smu);
     cp__summary_reset();
     cp__metrics_span_begin();
     if (!g_exp || cp__thread_spawn(&g_thread, scheduler_main, NULL, "contprof-sched") != 0) {
@@ -174,6 +180,11 @@ void cp_stop(void)
     g_exp = NULL;
     g_started = false;
     pthread_mutex_unlock(&g_life);
+    cp_metrics m;
+    cp_metrics_get(&m);
+    cp_log(CP_LOG_INFO, "stopped: %llu profiles exported, %llu dropped, %llu upload failures",
+           (unsigned long long)m.profiles_exported, (unsigned long long)m.profiles_dropped,
+           (unsigned long long)m.upload_failures);
 }
 
 /* Ask the scheduler for a rotation; the seq of the job it made, or 0. */
@@ -184,12 +195,13 @@ static int request_rotation(int64_t deadline, uint64_t *seq)
     uint64_t mine = ++g_flush_req;
     pthread_cond_broadcast(&g_scv);
     int rc = 0;
-    while (g_flush_served < mine && rc == 0)
+    while (g_flush_served < mine && !g_sched_done && rc == 0)
         rc = pthread_cond_timedwait(&g_scv, &g_smu, &ts);
     bool served = g_flush_served >= mine;
+    int err = served ? CP_OK : g_sched_done ? CP_ESTATE : CP_ETIMEDOUT;
     *seq = g_flush_job;
     pthread_mutex_unlock(&g_smu);
-    return served ? CP_OK : CP_ETIMEDOUT;
+    return err;
 }
 
 int cp_flush(int64_t timeout_ms)
@@ -199,12 +211,20 @@ int cp_flush(int64_t timeout_ms)
     forget_foreign_run();
     if (on_scheduler())
         return CP_ESTATE;
+    /* Hold the exporter rather than g_life while waiting, so a concurrent
+     * cp_stop is never delayed by a flush's timeout. */
     pthread_mutex_lock(&g_life);
-    uint64_t seq = 0;
-    int err = g_started ? request_rotation(deadline, &seq) : CP_ESTATE;
-    if (err == CP_OK) /* seq 0: the rotation could not make a profile (no memory) */
-        err = seq ? cp__exporter_wait(g_exp, seq, deadline) : CP_ENOMEM;
+    cp__exporter *e = g_started ? g_exp : NULL;
+    if (e)
+        cp__exporter_hold(e);
     pthread_mutex_unlock(&g_life);
+    if (!e)
+        return CP_ESTATE;
+    uint64_t seq = 0;
+    int err = request_rotation(deadline, &seq);
+    if (err == CP_OK) /* seq 0: the rotation could not make a profile (no memory) */
+        err = seq ? cp__exporter_wait(e, seq, deadline) : CP_ENOMEM;
+    cp__exporter_release(e);
     return err;
 }
 

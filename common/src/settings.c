@@ -172,9 +172,11 @@ static void resolve_agent(void)
     int url = g_ix_url, host = g_ix_host, port = g_ix_port;
     if (g_vals[url].s[0])
         snprintf(g_agent_url, sizeof(g_agent_url), "%s", g_vals[url].s);
-    else if (g_vals[host].src > CP_SRC_DEFAULT || g_vals[port].src > CP_SRC_DEFAULT)
-        snprintf(g_agent_url, sizeof(g_agent_url), "http://%s:%lld", g_vals[host].s,
-                 (long long)g_vals[port].i);
+    else if (g_vals[host].src > CP_SRC_DEFAULT || g_vals[port].src > CP_SRC_DEFAULT) {
+        bool v6 = strchr(g_vals[host].s, ':') && g_vals[host].s[0] != '['; /* "::1" -> "[::1]" */
+        snprintf(g_agent_url, sizeof(g_agent_url), "http://%s%s%s:%lld", v6 ? "[" : "", g_vals[host].s,
+                 v6 ? "]" : "", (long long)g_vals[port].i);
+    }
     else
         g_agent_url[0] = 0;
     size_t n = strlen(g_agent_url);

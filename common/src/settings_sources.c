@@ -230,6 +230,8 @@ static int read_file(const char *path, char **out)
 static int apply_properties(char *text, const char *path, cp_source src)
 {
     char *line = cp__malloc(strlen(text) + 1), *pos = text, origin[300];
+    if (strncmp(pos, "\xEF\xBB\xBF", 3) == 0)
+        pos += 3; /* a UTF-8 byte order mark some editors write */
     if (!line)
         return CP_ENOMEM;
     int first = CP_OK, lineno = 0;

@@ -35,6 +35,20 @@ static cp__htab g_index;
 static size_t g_max = 65536;
 static long g_overflow = -1;
 
+/* fork() while another thread holds g_lock (cp_summary_top at exit, a merge
+ * on the scheduler) would leave the child's copy locked forever: the atfork
+ * handlers take it around fork so both sides start unlocked. */
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void fork_prepare(void) { pthread_mutex_lock(&g_lock); }
+static void fork_release(void) { pthread_mutex_unlock(&g_lock); }
+static void register_atfork(void) { pthread_atfork(fork_prepare, fork_release, fork_release); }
+
+static void summary_lock(void)
+{
+    pthread_once(&g_atfork_once, register_atfork);
+    pthread_mutex_lock(&g_lock);
+}
+
 static const struct {
     const char *type, *unit;
 } g_columns[CP_V__COUNT] = {
@@ -135,7 +149,7 @@ int cp__summary_merge(const cp_profile *p, const int *value_index_of_column, siz
     if (cache)
         memset(cache, 0xff, (p->nfuncs ? p->nfuncs : 1) * sizeof *cache);
     int result = CP_OK;
-    pthread_mutex_lock(&g_lock);
+    summary_lock();
     for (size_t i = 0; i < p->nsamples; i++) {
         const cp__psample *s = p->samples[i];
         uint32_t id;
@@ -155,7 +169,7 @@ int cp__summary_merge(const cp_profile *p, const int *value_index_of_column, siz
 
 void cp__summary_reset(void)
 {
-    pthread_mutex_lock(&g_lock);
+    summary_lock();
     for (size_t i = 0; i < g_n; i++) {
         cp__free(g_funcs[i].name);
         cp__free(g_funcs[i].file);
@@ -170,7 +184,7 @@ void cp__summary_reset(void)
 
 void cp__summary_set_max_functions(size_t n)
 {
-    pthread_mutex_lock(&g_lock);
+    summary_lock();
     g_max = n ? n : 1;
     pthread_mutex_unlock(&g_lock);
 }
@@ -286,7 +300,7 @@ char *cp_summary_top(int vi, int n)
     cp_buf_init(&b, 0);
     size_t nrows;
     int64_t total;
-    pthread_mutex_lock(&g_lock);
+    summary_lock();
     ranked *r = rank(vi, &nrows, &total);
     int rc = !r ? CP_ENOMEM
              : nrows ? format_rows(&b, vi, r, nrows, total, n)

@@ -3,7 +3,8 @@
  * while with its profiles sent to a scratch directory, then decodes the
  * profile it wrote: CPU time splits 3:1 between parse_json and render
  * (±4 points), db_query holds wall time but almost no CPU, alloc-space
- * splits 3:1, and the sidecar names the service.
+ * splits 3:1, and the sidecar names the service. With go installed (path
+ * in argv[2]), the written file also loads in `go tool pprof -raw`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,27 @@
 #include "collector_test_util.h"
 #include "contprof.h"
 
-static const char *g_demo;
+static const char *g_demo, *g_go;
+
+/* `go tool pprof -raw path` must succeed and show the demo's functions. */
+static void check_with_go(const char *path)
+{
+    if (!g_go || !*g_go) {
+        print_message("go not found at configure time: go tool pprof check skipped\n");
+        return;
+    }
+    char cmd[2400];
+    snprintf(cmd, sizeof(cmd), "HOME='%s/gohome' GOCACHE='%s/gohome/cache' GOFLAGS= GOTOOLCHAIN=local "
+             "'%s' tool pprof -raw '%s' 2>&1", CP_TEST_BINARY_DIR, CP_TEST_BINARY_DIR, g_go, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[65536];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    if (status != 0 || !strstr(out, "cpu-time/nanoseconds") || !strstr(out, "parse_json"))
+        fail_msg("go tool pprof -raw failed (%d): %.2000s", status, out);
+}
 
 /* Sum of column vi over samples whose leaf function is name. */
 static int64_t leaf_total(const cp_pprof *pp, int vi, const char *name)
@@ -70,6 +91,7 @@ static void test_demo_profile(void **state)
     assert_true(ap / (ap + ar) > 0.70 && ap / (ap + ar) < 0.80);
     cp_pprof_free(pp);
     free(data);
+    check_with_go(path);
     strcpy(path + strlen(path) - strlen(".pprof.gz"), ".json");
     char *side = ct_read(path, NULL);
     assert_non_null(side);
@@ -87,6 +109,7 @@ int main(int argc, char **argv)
         return 2;
     }
     g_demo = argv[1];
+    g_go = argc > 2 ? argv[2] : NULL;
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_demo_profile)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

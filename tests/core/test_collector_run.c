@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -149,6 +150,32 @@ static void test_stop_exports_partial(void **state)
     assert_int_equal(ct_count_files(g_dir, ".pprof.gz"), 2); /* distinct names across runs */
 }
 
+/* A profile never overwrites an earlier file of the same name (a reused
+ * pid): the new one gets the runtime-id's first characters added. */
+static void test_no_overwrite(void **state)
+{
+    (void)state;
+    assert_int_equal(cp_start(&g_rt), CP_OK);
+    add(1, 1);
+    assert_int_equal(cp_flush(5000), CP_OK);
+    char *first = cp_last_profile_path(), next[1200];
+    char *seq = strrchr(first, '/') + strlen("/svc.") + snprintf(NULL, 0, "%d.", (int)getpid());
+    snprintf(next, sizeof(next), "%.*s%llu.pprof.gz", (int)(seq - first), first, strtoull(seq, NULL, 10) + 1);
+    FILE *f = fopen(next, "w"); /* as if an earlier process with our pid wrote it */
+    fputs("earlier", f);
+    fclose(f);
+    add(1, 1);
+    assert_int_equal(cp_flush(5000), CP_OK);
+    char *second = cp_last_profile_path(), expect[1300];
+    snprintf(expect, sizeof(expect), "%.*s.%.8s.pprof.gz", (int)(strlen(next) - 9), next, cp_runtime_id());
+    assert_string_equal(second, expect);
+    char *kept = ct_read(next, NULL);
+    assert_string_equal(kept, "earlier");
+    free(kept);
+    free(first);
+    free(second);
+}
+
 static void test_periodic(void **state)
 {
     (void)state;
@@ -223,6 +250,25 @@ static void test_sidecar_tags_info(void **state)
     free(path);
 }
 
+/* Values can never inject another tag; user tags split on ',' and blanks;
+ * empty values are left out. */
+static void test_tags_sanitised(void **state)
+{
+    (void)state;
+    cp_config_set("service", "my svc,x", CP_SRC_OPTION);
+    cp_config_set("env", "", CP_SRC_OPTION);
+    cp_config_set("version", "1.0\t2", CP_SRC_OPTION);
+    cp_config_set("tags", " a:1 ,b:2\tc:3,, ", CP_SRC_OPTION);
+    char *t = cp_tags_string(), expect[300];
+    snprintf(expect, sizeof(expect), "service:my_svc_x,version:1.0_2,host:%s,", cp_config_get()->host);
+    assert_true(strncmp(t, expect, strlen(expect)) == 0);
+    assert_null(strstr(t, "env:"));
+    size_t n = strlen(t);
+    assert_true(n > 12 && strcmp(t + n - 12, ",a:1,b:2,c:3") == 0);
+    assert_true(strlen(cp_runtime_id()) == 36 && cp_runtime_id()[14] == '4');
+    free(t);
+}
+
 static atomic_bool g_spin, g_burnt;
 
 /* A registered profiler thread that burns 50 ms of its own CPU. */
@@ -230,6 +276,7 @@ static void *busy(void *arg)
 {
     (void)arg;
     cp_thread_register_self();
+    cp_thread_register_self(); /* twice: still counted once */
     struct timespec t0, t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
     do {
@@ -267,6 +314,7 @@ static void test_metrics_and_summary(void **state)
     assert_true(m.samples_taken >= 1 && m.samples_dropped >= 2);
     assert_true(m.profiles_exported >= 1);
     assert_true(m.last_profiler_cpu_ns >= 50 * 1000000); /* the busy registered thread */
+    assert_true(m.last_profiler_cpu_ns < m.last_profile_cpu_ns); /* not counted twice */
     assert_true(m.last_profile_cpu_ns >= m.last_profiler_cpu_ns);
     assert_true(m.last_overhead_pct > 1.0 && m.last_overhead_pct <= 100.5);
     char *top = cp_summary_top(CP_V_CPU_TIME, 5);
@@ -335,18 +383,72 @@ static void test_fork_without_reset(void **state)
     assert_true(cp_is_running());
 }
 
+static atomic_bool g_flushing;
+
+static void *flusher(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&g_flushing)) {
+        add(1, 1);
+        cp_flush(1000);
+    }
+    return NULL;
+}
+
+/* Wait for pid at most 10 s; its exit status, or -1 (killed) on a hang. */
+static int wait_bounded(pid_t pid)
+{
+    int status = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+/* Forks while the scheduler is busy rotating: every child must come up,
+ * export and stop (no lock left held by a parent thread). */
+static void test_fork_during_rotation(void **state)
+{
+    (void)state;
+    assert_int_equal(cp_start(&g_rt), CP_OK);
+    atomic_store(&g_flushing, true);
+    pthread_t t;
+    pthread_create(&t, NULL, flusher, NULL);
+    for (int i = 0; i < 8; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int bad = cp_after_fork_child() != CP_OK;
+            add(1, 1);
+            bad |= (cp_flush(5000) != CP_OK) * 2;
+            cp_stop();
+            _exit(bad);
+        }
+        assert_int_equal(wait_bounded(pid), 0);
+    }
+    atomic_store(&g_flushing, false);
+    pthread_join(t, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_flush_writes_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kinds_intersect_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_exports_partial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sidecar_tags_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tags_sanitised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_child_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_without_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_during_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <regex.h>
 #include <sys/socket.h>
 
@@ -198,6 +199,39 @@ static void test_refused(void **state)
     assert_int_equal(m.upload_retries, 1);
 }
 
+static void *flush_long(void *arg)
+{
+    *(int *)arg = cp_flush(10000);
+    return NULL;
+}
+
+/* A cp_flush waiting on a hanging upload does not delay cp_stop, and
+ * returns once the stop abandons the upload. */
+static void test_stop_not_delayed_by_flush(void **state)
+{
+    (void)state;
+    intake_set(g_in, (intake_behaviour){.hang = true});
+    cp_config_set("upload_retries", "0", CP_SRC_OPTION);
+    cp_config_set("upload_timeout_ms", "20000", CP_SRC_OPTION);
+    cp_config_set("flush_deadline_ms", "200", CP_SRC_OPTION);
+    assert_int_equal(cp_start(&g_rt), CP_OK);
+    add();
+    int flush_err = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, flush_long, &flush_err);
+    assert_true(intake_wait(g_in, 1, 5000)); /* the flush's upload hangs */
+    ct_capture_begin();
+    int64_t t0 = cp_now_ns();
+    cp_stop();
+    int64_t took = cp_now_ns() - t0;
+    pthread_join(t, NULL);
+    int64_t both = cp_now_ns() - t0;
+    free(ct_capture_end());
+    assert_true(took < 1500000000LL);
+    assert_true(both < 2500000000LL);
+    assert_int_equal(flush_err, CP_ETIMEDOUT);
+}
+
 static void test_hanging_intake(void **state)
 {
     (void)state;
@@ -235,26 +269,44 @@ static void test_hanging_intake(void **state)
     assert_int_equal(m.upload_failures, 3);
 }
 
+/* A hand-made job with a tiny (not decoded here) payload. */
+static cp__job *job(uint64_t seq)
+{
+    cp__job *j = calloc(1, sizeof(*j));
+    *j = (cp__job){.seq = seq, .start_ns = 1, .end_ns = 2, .pid = 1, .family = "java", .service = "q"};
+    cp_buf_init(&j->pprof, 0);
+    cp_buf_append(&j->pprof, "\x1f\x8b", 2);
+    j->tags = strdup("service:q");
+    j->info = strdup("{}");
+    return j;
+}
+
 static void test_slow_intake_drops_oldest(void **state)
 {
     (void)state;
-    intake_set(g_in, (intake_behaviour){.delay_ms = 1000});
+    intake_set(g_in, (intake_behaviour){.delay_ms = 800});
     cp_config_set("upload_queue", "1", CP_SRC_OPTION);
-    assert_int_equal(cp_start(&g_rt), CP_OK);
+    cp__dest d;
+    cp__dest_from_config(cp_config_get(), &d);
+    cp__exporter *e = cp__exporter_start(&d);
+    assert_non_null(e);
+    cp__exporter_push(e, job(1));
+    assert_true(intake_wait(g_in, 1, 5000)); /* #1 is now being answered slowly */
     ct_capture_begin();
-    for (int i = 0; i < 4; i++) {
-        add();
-        cp_flush(100); /* rotates; the upload itself outlasts the wait */
-    }
-    cp_stop();
+    for (uint64_t seq = 2; seq <= 4; seq++)
+        cp__exporter_push(e, job(seq)); /* #3 pushes #2 out, #4 pushes #3 out */
     char *out = ct_capture_end();
-    assert_non_null(strstr(out, "dropped the oldest"));
+    assert_int_equal(ct_count_lines(out), 2);
+    assert_non_null(strstr(out, "dropped the oldest waiting profile (#2)"));
     free(out);
+    assert_int_equal(cp__exporter_wait(e, 2, cp_now_ns() + 1000000), CP_EFULL); /* dropped */
+    assert_int_equal(cp__exporter_wait(e, 1, cp_now_ns() + 1000000), CP_ETIMEDOUT); /* still uploading */
+    assert_int_equal(cp__exporter_wait(e, 4, cp_now_ns() + 5000000000LL), CP_OK);
+    cp__exporter_stop(e, cp_now_ns() + 5000000000LL);
+    assert_int_equal(intake_requests(g_in), 2); /* #1 and #4 */
     cp_metrics m = delta();
-    /* #1 is uploading for 1 s while #2, #3, #4 each push the one before
-     * out of the one-slot queue; the final profile of cp_stop drops #4 */
-    assert_int_equal(m.profiles_dropped, 3);
-    assert_int_equal(intake_requests(g_in), 2);
+    assert_int_equal(m.profiles_dropped, 2);
+    assert_int_equal(m.upload_failures, 0);
 }
 
 static void test_unix_socket_agent(void **state)
@@ -332,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_retry_413, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_intake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_not_delayed_by_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_intake_drops_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_socket_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agentless, setup, teardown),

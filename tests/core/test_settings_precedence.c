@@ -118,6 +118,9 @@ static void test_agent_url(void **state)
     setenv("DD_TRACE_AGENT_PORT", "9000", 1);
     cp_config_load_env();
     assert_string_equal(c->agent_url, "http://agent.local:9000");
+    setenv("DD_AGENT_HOST", "::1", 1);
+    cp_config_load_env();
+    assert_string_equal(c->agent_url, "http://[::1]:9000");
     setenv("DD_TRACE_AGENT_URL", "http://other:1234/", 1);
     cp_config_load_env();
     assert_string_equal(c->agent_url, "http://other:1234");

@@ -94,7 +94,7 @@ static void remove_props(char *path)
 static void test_properties(void **state)
 {
     (void)state;
-    char *path = write_props("# a comment\n"
+    char *path = write_props("\xEF\xBB\xBF# a comment after a byte order mark\n"
                              "! another comment\n"
                              "\n"
                              "   contprof.service = billing  \n"
