@@ -242,6 +242,7 @@ void cp__after_fork_reset(void)
     cp__metrics_after_fork();
     cp__tags_after_fork();
     cp__runtime_info_after_fork();
+    cp__summary_after_fork();
     cp__export_after_fork();
     cp__config_after_fork();
 }

@@ -35,19 +35,15 @@ static cp__htab g_index;
 static size_t g_max = 65536;
 static long g_overflow = -1;
 
-/* fork() while another thread holds g_lock (cp_summary_top at exit, a merge
- * on the scheduler) would leave the child's copy locked forever: the atfork
- * handlers take it around fork so both sides start unlocked. */
-static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-static void fork_prepare(void) { pthread_mutex_lock(&g_lock); }
-static void fork_release(void) { pthread_mutex_unlock(&g_lock); }
-static void register_atfork(void) { pthread_atfork(fork_prepare, fork_release, fork_release); }
+static void summary_lock(void) { pthread_mutex_lock(&g_lock); }
 
-static void summary_lock(void)
-{
-    pthread_once(&g_atfork_once, register_atfork);
-    pthread_mutex_lock(&g_lock);
-}
+/* In a forked child: another parent thread may have held g_lock (e.g. in
+ * cp_summary_top) at fork time and is gone. Merges cannot be half-done here
+ * (the collector's atfork handlers keep fork out of rotation), so the table
+ * is consistent and only the lock needs renewing. No pthread_atfork lock of
+ * our own: taken before the collector's rotation lock it would invert the
+ * rotation -> summary lock order and deadlock fork against a merge. */
+void cp__summary_after_fork(void) { pthread_mutex_init(&g_lock, NULL); }
 
 static const struct {
     const char *type, *unit;

@@ -30,4 +30,8 @@ void cp__summary_reset(void);
  * it). Applies to functions added after the call. */
 void cp__summary_set_max_functions(size_t n);
 
+/* In a forked child, before any other summary call: renew the lock that a
+ * vanished parent thread may have held. */
+void cp__summary_after_fork(void);
+
 #endif /* CP_SUMMARY_H */
