@@ -1,0 +1,60 @@
+/*
+ * flame.h — call trees and function tables computed from decoded pprof.
+ *
+ * One ex_flame holds a tree of frames merged by (function name, file)
+ * along the call path, plus a per-function table (self, total counted once
+ * per sample). It has two value columns so the same structure serves a
+ * single profile (column 0), an aggregate of many profiles (all added to
+ * column 0) and a comparison (a in column 0, b in column 1).
+ */
+#ifndef EX_FLAME_H
+#define EX_FLAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contprof.h"
+#include "json.h"
+
+typedef struct ex_flame ex_flame;
+
+/* A frame of the table: name/file owned by the flame. */
+typedef struct ex_frow {
+    const char *name, *file;
+    double self[2], total[2];
+} ex_frow;
+
+/* New empty flame; max_nodes caps the tree (0 = 2,000,000): values that
+ * would need more nodes go to a "[node limit reached]" child of the root,
+ * so totals stay exact. NULL when out of memory. */
+ex_flame *ex_flame_new(size_t max_nodes);
+/* Free f and every string it copied; NULL is ignored. */
+void ex_flame_free(ex_flame *f);
+
+/* Add every sample's value of sample type type_idx of pp, multiplied by
+ * scale, to column col (0 or 1). The flame copies the strings it keeps;
+ * pp may be freed afterwards. CP_ENOMEM on allocation failure. */
+int ex_flame_add(ex_flame *f, const cp_pprof *pp, int type_idx, int col, double scale);
+
+/* Root total of a column. */
+double ex_flame_total(const ex_flame *f, int col);
+
+/* Write the tree as the API's "root" value (see API.md). ncols 1: single
+ * ("self","total"); 2: comparison ("a","b","a_self","b_self"). Nodes whose
+ * largest |total| is below min_frac of the root's are pruned; at most
+ * max_out nodes are written. *pruned receives how many were left out. */
+void ex_flame_write_tree(const ex_flame *f, ex_jw *w, int ncols, double min_frac, size_t max_out,
+                         size_t *pruned);
+/* Nodes in the tree, the root and any "[node limit reached]" included. */
+size_t ex_flame_node_count(const ex_flame *f);
+
+/* The per-function table, in key order. *n receives its length; the rows
+ * are owned by f and valid until f changes. */
+const ex_frow *ex_flame_rows(const ex_flame *f, size_t *n);
+
+/* Write the table rows (sorted by self of col 0 desc, or by |b-a| self for
+ * ncols 2), at most limit of them, as the API's "rows" value. */
+void ex_flame_write_rows(const ex_flame *f, ex_jw *w, int ncols, size_t limit);
+
+#endif /* EX_FLAME_H */
