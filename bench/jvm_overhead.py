@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JDKS = ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/temurin-25-jdk-amd64"]
-WORKLOADS = {"cpu": "1000", "alloc": "1000"}
+WORKLOADS = {"cpu": "1700", "alloc": "2300"}  # ~10 s of CPU each here
 HEAP = ["-Xms256m", "-Xmx256m"]  # fixed heap: GC sizing noise would swamp the signal
 
 

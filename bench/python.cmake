@@ -1,0 +1,23 @@
+# Python overhead benchmark (bench/python_overhead.py), included by
+# bench/CMakeLists.txt: CPU-bound and allocation-heavy workloads with and
+# without the profiler at defaults, for each interpreter python_ext/ built.
+#   cmake --build <build> --target bench_python3.11   (one interpreter)
+#   cmake --build <build> --target bench_python_run   (all of them)
+# Each interpreter takes a few minutes: this is not a test.
+get_property(_contprof_py_built GLOBAL PROPERTY CONTPROF_PY_BUILT)
+if(_contprof_py_built)
+  add_custom_target(bench_python_run)
+  foreach(_entry ${_contprof_py_built})
+    string(REPLACE "|" ";" _parts "${_entry}")
+    list(GET _parts 0 _py)
+    list(GET _parts 1 _ver)
+    string(REPLACE "." "" _tag ${_ver})
+    add_custom_target(bench_python${_ver}
+      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_overhead.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
+      USES_TERMINAL VERBATIM
+      COMMENT "Python ${_ver} profiler overhead benchmark")
+    add_dependencies(bench_python${_ver} contprof_py${_tag})
+    add_dependencies(bench_python_run bench_python${_ver})
+  endforeach()
+  add_dependencies(bench bench_python_run)
+endif()

@@ -1,0 +1,46 @@
+/*
+ * alloc_sampler.h — allocation samples and the live-heap table.
+ *
+ * The JVM samples allocations itself (SetHeapSamplingInterval: on average
+ * one every alloc_interval bytes) and calls SampledObjectAlloc on the
+ * allocating thread; the agent records the raw stack and class there and
+ * leaves resolution to the resolver. With heap profiling on, each sampled
+ * object is tagged with its slot in a preallocated live table; ObjectFree
+ * releases the slot, and at every export the objects still alive that have
+ * survived at least one GC become heap-space / heap-live-samples.
+ */
+#ifndef CP_JVM_ALLOC_SAMPLER_H
+#define CP_JVM_ALLOC_SAMPLER_H
+
+#include <jvmti.h>
+
+#include "call_trace_store.h"
+#include "method_resolver.h"
+
+/* Allocate the live table (heap profiling) once. CP_ENOMEM. */
+int cp__heap_init(size_t nslots, int max_frames);
+
+/* Set the JVM's sampling interval to the configured one (VMInit). */
+void cp__alloc_start(jvmtiEnv *jvmti);
+
+/* Resolver, every pass: every 250 ms, scale the interval by powers of two
+ * to keep about 200 samples/s (never below the configured interval). Weights use
+ * the interval in effect when each sample was taken. */
+void cp__alloc_adapt(jvmtiEnv *jvmti);
+
+/* JVMTI callbacks. */
+void JNICALL cp__on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
+                                  jobject object, jclass klass, jlong size);
+void JNICALL cp__on_object_free(jvmtiEnv *jvmti, jlong tag);
+void JNICALL cp__on_gc_finish(jvmtiEnv *jvmti);
+
+/* Resolver: the sample in r was resolved to methods/lines (nframes of them)
+ * and class; make its live-table slot (if any) visible to exports. */
+void cp__heap_publish(const cp__trace_rec *r, const cp__method_info *const *methods,
+                      const int32_t *lines, int nframes, const char *class_name);
+
+/* Export hook (any thread, not attached to the VM): add one heap sample per
+ * object still alive. Touches no JVMTI. */
+void cp__heap_export(void);
+
+#endif /* CP_JVM_ALLOC_SAMPLER_H */

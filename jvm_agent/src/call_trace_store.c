@@ -1,0 +1,87 @@
+/*
+ * call_trace_store.c — the ring of preallocated sample slots.
+ *
+ * A writer takes the next index from an atomic cursor and moves that slot
+ * FREE -> WRITING with one CAS; if the slot is not FREE (the reader is a
+ * whole lap behind, or another writer holds it) the sample is dropped. The
+ * reader scans every slot and moves READY ones back to FREE, so a skipped
+ * index never stalls it. Slot states live in their own dense array so that
+ * the reader's scan touches a few cache lines, not every record.
+ */
+#include "call_trace_store.h"
+
+#include <stdlib.h>
+
+#include "contprof.h"
+
+enum { SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_READY = 2 };
+
+static cp__trace_rec *g_slots;     /* never freed: late signals may write */
+static atomic_int *g_states;       /* g_states[i] is the state of g_slots[i] */
+static size_t g_nslots;
+static atomic_size_t g_cursor;
+
+int cp__store_init(size_t nslots, int depth)
+{
+    cp__trace_rec *slots = calloc(nslots, sizeof *slots);
+    cp__agct_frame *frames = calloc(nslots * (size_t)depth, sizeof *frames);
+    atomic_int *states = calloc(nslots, sizeof *states);
+
+    if (slots == NULL || frames == NULL || states == NULL) {
+        free(slots);
+        free(frames);
+        free(states);
+        return CP_ENOMEM;
+    }
+    g_states = states;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i].frames = frames + i * (size_t)depth;
+    g_slots = slots;
+    g_nslots = nslots;
+    return CP_OK;
+}
+
+cp__trace_rec *cp__store_reserve(void)
+{
+    if (g_nslots == 0)
+        return NULL;
+    size_t i = atomic_fetch_add_explicit(&g_cursor, 1, memory_order_relaxed) % g_nslots;
+    cp__trace_rec *r = &g_slots[i];
+    int expect = SLOT_FREE;
+
+    /* No waiting here: a signal handler must never spin on the reader. */
+    if (!atomic_compare_exchange_strong_explicit(&g_states[i], &expect, SLOT_WRITING,
+                                                 memory_order_acquire, memory_order_relaxed)) {
+        cp_metrics_add_dropped(1);
+        return NULL;
+    }
+    r->heap_slot = -1;
+    r->thread_slot = -1;
+    r->class_name[0] = '\0';
+    r->size = 0;
+    return r;
+}
+
+void cp__store_commit(cp__trace_rec *r)
+{
+    atomic_store_explicit(&g_states[r - g_slots], SLOT_READY, memory_order_release);
+}
+
+void cp__store_cancel(cp__trace_rec *r)
+{
+    atomic_store_explicit(&g_states[r - g_slots], SLOT_FREE, memory_order_release);
+}
+
+size_t cp__store_drain(cp__store_visit fn, void *ctx)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < g_nslots; i++) {
+        if (atomic_load_explicit(&g_states[i], memory_order_acquire) != SLOT_READY)
+            continue;
+        fn(&g_slots[i], ctx);
+        atomic_store_explicit(&g_states[i], SLOT_FREE, memory_order_release);
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,27 @@
+/*
+ * runtime_info.h — what the JVM is and how it runs, for the core's runtime
+ * info (cp_runtime_info_set) and the upload tags.
+ */
+#ifndef CP_JVM_RUNTIME_INFO_H
+#define CP_JVM_RUNTIME_INFO_H
+
+#include <jvmti.h>
+
+/* VMInit: system properties (Java's view), VM name/vendor/version, command
+ * line and JAVA_TOOL_OPTIONS & co., heap initial/max and processors (from
+ * java.lang.Runtime). Cheap: a few ms. */
+void cp__runtime_info_collect(jvmtiEnv *jvmti, JNIEnv *jni);
+
+/* Resolver thread, at the first export: the JVM's input arguments and GC
+ * names through java.lang.management (~30 ms of CPU to initialise, so kept
+ * out of start-up and short runs). Any Java exception leaves the key out. */
+void cp__runtime_info_collect_late(JNIEnv *jni);
+
+/* java.vm.name and java.version (static, never NULL, "" if unknown). */
+const char *cp__runtime_vm_name(void);
+const char *cp__runtime_java_version(void);
+
+/* A default service name from sun.java.command (main class or jar), or "". */
+const char *cp__runtime_default_service(void);
+
+#endif /* CP_JVM_RUNTIME_INFO_H */

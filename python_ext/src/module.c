@@ -1,0 +1,371 @@
+/*
+ * module.c — the _contprof extension module: Python bindings over the core
+ * (settings, runtime info, summaries) and the start/stop/fork lifecycle of
+ * the sampler, the allocation hooks and the resolver.
+ *
+ * Lifecycle state is only touched with the GIL held, which serialises
+ * start(), stop() and the fork handler.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "allochook.h"
+#include "codecache.h"
+#include "contprof.h"
+#include "resolver.h"
+#include "sampler.h"
+
+
+static struct {
+    bool running;
+    cp_sampler_opts sopts;
+    uint32_t max_frames;
+    char version[32];
+} g_m;
+
+static PyObject *raise_cp(int rc, const char *what)
+{
+    PyErr_Format(PyExc_RuntimeError, "contprof: %s failed: %s", what, cp_strerror(rc));
+    return NULL;
+}
+
+/* Take ownership of a malloc'd C string and return it as str. */
+static PyObject *take_str(char *s)
+{
+    PyObject *r = PyUnicode_FromString(s ? s : "");
+    free(s);
+    return r;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static PyObject *m_settings_table(PyObject *self, PyObject *noargs)
+{
+    size_t n = 0;
+    const cp_setting_info *t = cp_settings_table(&n);
+    static const char *types[] = {"str", "int", "bool"};
+    PyObject *out = PyList_New(0);
+    for (size_t i = 0; out && i < n; i++) {
+        PyObject *row = Py_BuildValue("{s:s,s:s,s:s,s:L,s:L,s:s,s:s,s:s}", "name", t[i].name,
+                                      "type", types[t[i].type], "default", t[i].default_str ? t[i].default_str : "",
+                                      "min", (long long)t[i].min, "max", (long long)t[i].max,
+                                      "unit", t[i].unit ? t[i].unit : "", "env", t[i].env_names ? t[i].env_names : "",
+                                      "help", t[i].help ? t[i].help : "");
+        if (!row || PyList_Append(out, row) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(row);
+    }
+    return out;
+}
+
+static PyObject *m_config_set(PyObject *self, PyObject *args)
+{
+    const char *name, *value;
+    int src;
+    if (!PyArg_ParseTuple(args, "ssi", &name, &value, &src))
+        return NULL;
+    return PyLong_FromLong(cp_config_set(name, value, (cp_source)src));
+}
+
+static PyObject *m_config_load_env(PyObject *self, PyObject *noargs)
+{
+    return PyLong_FromLong(cp_config_load_env());
+}
+
+static PyObject *m_config_reset(PyObject *self, PyObject *noargs)
+{
+    cp_config_reset();
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_config_json(PyObject *self, PyObject *noargs)
+{
+    return take_str(cp_config_to_json());
+}
+
+static PyObject *m_log(PyObject *self, PyObject *args)
+{
+    int level;
+    const char *msg;
+    if (!PyArg_ParseTuple(args, "is", &level, &msg))
+        return NULL;
+    cp_log(level, "%s", msg);
+    Py_RETURN_NONE;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+/* Threads inherit their creator's signal mask: the core's threads (created
+ * inside these calls) must never take a signal meant for Python. */
+static void block_signals(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void restore_signals(const sigset_t *old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void read_opts(const cp_config *c)
+{
+    g_m.max_frames = (uint32_t)clamp64(c->max_frames, 1, 599);
+    g_m.sopts.interp = (uintptr_t)PyThreadState_Get()->interp;
+    g_m.sopts.cpu = c->cpu_enabled;
+    g_m.sopts.wall = c->wall_enabled;
+    g_m.sopts.cpu_interval_ns = clamp64(c->cpu_interval_us, 100, 60000000) * 1000;
+    g_m.sopts.wall_interval_ns = clamp64(c->wall_interval_us, 100, 60000000) * 1000;
+    g_m.sopts.wall_threads_max = (uint32_t)clamp64(c->wall_threads_max, 1, 1024);
+    g_m.sopts.max_frames = g_m.max_frames;
+}
+
+/* Start sampler, resolver and hooks for the settings already read. */
+static int start_collectors(PyObject *refresh)
+{
+    const cp_config *c = cp_config_get();
+    int rc = CP_OK;
+    if (g_m.sopts.cpu || g_m.sopts.wall)
+        rc = cp__sampler_start(&g_m.sopts);
+    if (rc == CP_OK)
+        rc = cp__resolver_start(refresh, g_m.max_frames);
+    if (rc == CP_OK)
+        rc = cp__alloc_start(c->alloc_interval_bytes, c->alloc_enabled, c->heap_enabled, g_m.max_frames);
+    return rc;
+}
+
+static PyObject *m_start(PyObject *self, PyObject *args)
+{
+    PyObject *refresh;
+    const char *version;
+    if (!PyArg_ParseTuple(args, "Os", &refresh, &version))
+        return NULL;
+    if (g_m.running)
+        Py_RETURN_FALSE;
+    snprintf(g_m.version, sizeof g_m.version, "%s", version);
+    read_opts(cp_config_get());
+    cp_runtime_desc rt = {"python", "python", "CPython", g_m.version,
+                          CP_KIND_CPU | CP_KIND_WALL | CP_KIND_ALLOC | CP_KIND_HEAP};
+    sigset_t old;
+    block_signals(&old);
+    int rc = cp_start(&rt);
+    restore_signals(&old);
+    if (rc != CP_OK)
+        return raise_cp(rc, "start");
+    g_m.running = true;
+    rc = start_collectors(refresh);
+    if (rc != CP_OK)
+        cp_log(CP_LOG_ERROR, "could not start every collector: %s", cp_strerror(rc));
+    Py_RETURN_TRUE;
+}
+
+static PyObject *m_stop(PyObject *self, PyObject *noargs)
+{
+    if (!g_m.running)
+        Py_RETURN_NONE;
+    g_m.running = false;
+    cp__alloc_stop();
+    cp__sampler_stop();
+    cp__resolver_drain(false);
+    /* The export hook in cp_stop needs the resolver thread to take the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+    cp_stop();
+    cp__resolver_stop();
+    Py_END_ALLOW_THREADS
+    cp__resolver_clear();
+    cp__heap_clear();
+    Py_RETURN_NONE;
+}
+
+/* os.register_at_fork(after_in_child=...): only the forking thread exists
+ * here; the sampler and resolver threads are gone and must be recreated. */
+static PyObject *m_after_fork_child(PyObject *self, PyObject *noargs)
+{
+    if (!g_m.running)
+        Py_RETURN_NONE;
+    cp__sampler_forget();
+    cp__resolver_forget();
+    cp__alloc_after_fork();
+    sigset_t old;
+    block_signals(&old);
+    int rc = cp_after_fork_child();
+    restore_signals(&old);
+    g_m.sopts.interp = (uintptr_t)PyThreadState_Get()->interp;
+    if (rc == CP_OK)
+        rc = start_collectors(NULL);
+    if (rc != CP_OK)
+        cp_log(CP_LOG_ERROR, "could not restart after fork: %s", cp_strerror(rc));
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_flush(PyObject *self, PyObject *args)
+{
+    long long ms = 5000;
+    int rc;
+    if (!PyArg_ParseTuple(args, "|L", &ms))
+        return NULL;
+    if (!g_m.running)
+        Py_RETURN_FALSE;
+    sigset_t old;
+    Py_BEGIN_ALLOW_THREADS
+    block_signals(&old);
+    rc = cp_flush(ms);
+    restore_signals(&old);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(rc == CP_OK);
+}
+
+static PyObject *m_is_running(PyObject *self, PyObject *noargs)
+{
+    return PyBool_FromLong(g_m.running);
+}
+
+/* ---- threads, runtime info, results ----------------------------------- */
+
+/* Called by each thread for itself as it starts (and for the threads that
+ * exist at start()): ident -> kernel tid for < 3.11, plus its name. */
+static PyObject *m_register_thread(PyObject *self, PyObject *args)
+{
+    unsigned long long ident, native;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "KKs", &ident, &native, &name))
+        return NULL;
+    if (native)
+        cp__native_id_set(ident, native);
+    cp__resolver_set_thread_name(ident, name);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_set_qualname_helper(PyObject *self, PyObject *fn)
+{
+    cp__codecache_set_qualname(fn == Py_None ? NULL : fn);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_runtime_info_set(PyObject *self, PyObject *args)
+{
+    const char *key, *json;
+    if (!PyArg_ParseTuple(args, "ss", &key, &json))
+        return NULL;
+    return PyLong_FromLong(cp_runtime_info_set(key, json));
+}
+
+static PyObject *m_summary_top(PyObject *self, PyObject *args)
+{
+    int n = 10;
+    if (!PyArg_ParseTuple(args, "|i", &n))
+        return NULL;
+    return take_str(cp_summary_top(CP_V_CPU_TIME, n));
+}
+
+static PyObject *m_destinations(PyObject *self, PyObject *noargs)
+{
+    return take_str(cp_destinations_describe());
+}
+
+static PyObject *m_last_profile_path(PyObject *self, PyObject *noargs)
+{
+    return take_str(cp_last_profile_path());
+}
+
+static PyObject *m_runtime_id(PyObject *self, PyObject *noargs)
+{
+    return PyUnicode_FromString(cp_runtime_id());
+}
+
+static PyObject *m_tags(PyObject *self, PyObject *noargs)
+{
+    return take_str(cp_tags_string());
+}
+
+static PyObject *m_metrics(PyObject *self, PyObject *noargs)
+{
+    cp_metrics m;
+    cp_metrics_get(&m);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:L,s:L,s:L,s:d,s:s}",
+                         "samples_taken", (unsigned long long)m.samples_taken,
+                         "samples_dropped", (unsigned long long)m.samples_dropped,
+                         "samples_overflowed", (unsigned long long)m.samples_overflowed,
+                         "profiles_exported", (unsigned long long)m.profiles_exported,
+                         "profiles_dropped", (unsigned long long)m.profiles_dropped,
+                         "upload_failures", (unsigned long long)m.upload_failures,
+                         "last_profile_cpu_ns", (long long)m.last_profile_cpu_ns,
+                         "last_profiler_cpu_ns", (long long)m.last_profiler_cpu_ns,
+                         "last_hook_ns", (long long)m.last_hook_ns,
+                         "last_overhead_pct", m.last_overhead_pct, "last_error", m.last_error);
+}
+
+static PyObject *m_gettid(PyObject *self, PyObject *noargs)
+{
+    return PyLong_FromLong((long)syscall(SYS_gettid));
+}
+
+#define NOARGS(n, f, d) {n, (PyCFunction)(void (*)(void))f, METH_NOARGS, d}
+#define VARARGS(n, f, d) {n, (PyCFunction)(void (*)(void))f, METH_VARARGS, d}
+
+static PyMethodDef methods[] = {
+    NOARGS("settings_table", m_settings_table, "The settings table as a list of dicts."),
+    VARARGS("config_set", m_config_set, "config_set(name, value, source) -> error code"),
+    NOARGS("config_load_env", m_config_load_env, "Read CONTPROF_* and DD_* variables."),
+    NOARGS("config_reset", m_config_reset, "Reset every setting to its default."),
+    NOARGS("config_json", m_config_json, "Settings in effect as JSON."),
+    VARARGS("log", m_log, "log(level, message) through the core's logger."),
+    VARARGS("start", m_start, "start(refresh, runtime_version) -> bool"),
+    NOARGS("stop", m_stop, "Stop and flush the last profile."),
+    NOARGS("after_fork_child", m_after_fork_child, "Restart in a forked child."),
+    VARARGS("flush", m_flush, "flush(timeout_ms) -> bool"),
+    NOARGS("is_running", m_is_running, "True while profiling."),
+    VARARGS("register_thread", m_register_thread, "register_thread(ident, native_id, name)"),
+    {"set_qualname_helper", (PyCFunction)(void (*)(void))m_set_qualname_helper, METH_O,
+     "set_qualname_helper(fn): fn(code) -> qualified name, used before 3.11."},
+    VARARGS("runtime_info_set", m_runtime_info_set, "runtime_info_set(key, json) -> error code"),
+    VARARGS("summary_top", m_summary_top, "summary_top(n) -> text table of CPU by function"),
+    NOARGS("destinations", m_destinations, "One line per destination."),
+    NOARGS("last_profile_path", m_last_profile_path, "Most recent profile file, or ''."),
+    NOARGS("runtime_id", m_runtime_id, "This process's runtime-id."),
+    NOARGS("tags", m_tags, "The tags string."),
+    NOARGS("metrics", m_metrics, "Self-metrics as a dict."),
+    NOARGS("gettid", m_gettid, "Kernel thread id of the caller."),
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moddef = {
+    PyModuleDef_HEAD_INIT, "_contprof", "contprof native core and samplers.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+/* Exported explicitly: before 3.9, PyMODINIT_FUNC carries no visibility and
+ * everything else here is hidden. */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__contprof(void)
+{
+#ifdef Py_GIL_DISABLED
+    /* The sampler's design (GIL-protected hooks, one frame chain per
+     * thread state) does not hold without the GIL. */
+    PyErr_SetString(PyExc_ImportError, "contprof: free-threaded CPython (Py_GIL_DISABLED) is not supported; use a default (GIL) build");
+    return NULL;
+#endif
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m)
+        return NULL;
+    PyModule_AddIntConstant(m, "SRC_FILE", CP_SRC_FILE);
+    PyModule_AddIntConstant(m, "SRC_ENV", CP_SRC_ENV);
+    PyModule_AddIntConstant(m, "SRC_OPTION", CP_SRC_OPTION);
+    PyModule_AddIntConstant(m, "SRC_DEFAULT", CP_SRC_DEFAULT);
+    PyModule_AddIntConstant(m, "LOG_WARN", CP_LOG_WARN);
+    PyModule_AddIntConstant(m, "LOG_INFO", CP_LOG_INFO);
+    PyModule_AddIntConstant(m, "LOG_ERROR", CP_LOG_ERROR);
+    PyModule_AddStringConstant(m, "__version__", CP_PROFILER_VERSION);
+    return m;
+}

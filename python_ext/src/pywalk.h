@@ -1,0 +1,63 @@
+/*
+ * pywalk.h — turn a Python thread's frame chain into raw frames.
+ *
+ * Works for every supported layout through cp_pyoff. In "safe" mode every
+ * read goes through saferead (other threads, no GIL); in "direct" mode it
+ * dereferences (the calling thread's own stack, GIL held). Walks are
+ * bounded in depth and so terminate even on a corrupt (cyclic) chain.
+ *
+ * Safe mode is built to need few syscalls: 3.11+ frames live in the
+ * thread's contiguous data stack, so one vectored read copies a window of
+ * pages below the top frame and most of the chain is walked in that copy;
+ * code-object facts come from a small cache that the sampler empties every
+ * few ticks (cp__walk_new_epoch).
+ */
+#ifndef CP_PYWALK_H
+#define CP_PYWALK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rawring.h"
+
+/* Hard bound on frames visited per walk, whatever max_frames says. */
+#define CP_WALK_MAX 2048
+
+/* A snapshot of the thread-state fields the sampler needs. */
+typedef struct cp_tsinfo {
+    uintptr_t next, interp, frame; /* frame: see cp__ts_top                */
+    uint64_t thread_id, native_id; /* native_id 0 when the layout lacks it */
+} cp_tsinfo;
+
+/* Where the top frame was, to tell later whether the thread moved. */
+typedef struct cp_topinfo {
+    uint64_t code, instr;
+} cp_topinfo;
+
+/* Read the thread state at ts. False if unreadable. */
+bool cp__ts_read(uintptr_t ts, bool direct, cp_tsinfo *out);
+
+/* For batched reads: how many bytes of a thread state to read (at most
+ * 512), and how to decode them. */
+size_t cp__ts_span(void);
+void cp__ts_parse(const uint8_t *b, cp_tsinfo *out);
+
+/* The thread's top frame (0 = none). Costs a read on 3.11/3.12, where
+ * the thread state points to a _PyCFrame first; hence done lazily. */
+uintptr_t cp__ts_top(const cp_tsinfo *ti, bool direct);
+
+/* Read the top frame's code and instruction position (safe mode). */
+bool cp__frame_peek(uintptr_t frame, cp_topinfo *out);
+
+/* Walk from top (leaf) outwards; stores up to cap frames in out and returns
+ * how many; *omitted gets the number of further frames seen. top_out (may
+ * be NULL) receives the top frame's position. Safe mode is for the sampler
+ * thread only (it uses that thread's buffers). */
+uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
+                  cp_topinfo *top_out);
+
+/* Forget cached code-object facts (sampler thread; call every few ticks so
+ * a freed and reused address is not trusted for long). */
+void cp__walk_new_epoch(void);
+
+#endif

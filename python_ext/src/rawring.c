@@ -1,0 +1,69 @@
+/*
+ * rawring.c — SPSC ring of fixed-size raw-sample slots (see rawring.h).
+ *
+ * head and tail only grow; slot = index % nslots. Acquire/release ordering
+ * makes the slot contents visible before the index that publishes them.
+ */
+#include "rawring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames)
+{
+    memset(r, 0, sizeof *r);
+    r->max_frames = max_frames;
+    r->slot_size = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
+    r->slots = calloc(nslots, r->slot_size);
+    if (!r->slots)
+        return false;
+    r->nslots = nslots;
+    return true;
+}
+
+void cp__ring_free(cp_rawring *r)
+{
+    free(r->slots);
+    memset(r, 0, sizeof *r);
+}
+
+static cp_rawsample *slot_at(cp_rawring *r, size_t idx)
+{
+    return (cp_rawsample *)(r->slots + (idx % r->nslots) * r->slot_size);
+}
+
+cp_rawsample *cp__ring_reserve(cp_rawring *r)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (!r->slots || head - tail >= r->nslots)
+        return NULL;
+    cp_rawsample *s = slot_at(r, head);
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+void cp__ring_commit(cp_rawring *r)
+{
+    atomic_fetch_add_explicit(&r->head, 1, memory_order_release);
+}
+
+cp_rawsample *cp__ring_peek(cp_rawring *r)
+{
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (!r->slots || tail == head)
+        return NULL;
+    return slot_at(r, tail);
+}
+
+void cp__ring_release(cp_rawring *r)
+{
+    atomic_fetch_add_explicit(&r->tail, 1, memory_order_release);
+}
+
+size_t cp__ring_used(cp_rawring *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_relaxed) -
+           atomic_load_explicit(&r->tail, memory_order_relaxed);
+}

@@ -1,0 +1,57 @@
+/*
+ * rawring.h — raw samples (code-object addresses + instruction offsets, no
+ * strings) and the fixed-slot single-producer/single-consumer ring that
+ * carries them from the sampler (or the allocation hook) to the resolver.
+ *
+ * Producer and consumer never block each other: a full ring drops the
+ * sample and counts it. The ring is allocated once at start.
+ */
+#ifndef CP_RAWRING_H
+#define CP_RAWRING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One Python frame as sampled: which code object, where in it. */
+typedef struct cp_rawframe {
+    uint64_t code;        /* PyCodeObject address                         */
+    int32_t offset;       /* byte offset of the instruction, -1 = unknown */
+    int32_t firstlineno;  /* co_firstlineno at sample time (identity check) */
+} cp_rawframe;
+
+/* Values a raw sample carries (indices into cp_value_index). */
+typedef struct cp_rawsample {
+    uint64_t thread_id;   /* threading.get_ident()                        */
+    uint64_t native_id;   /* kernel tid, 0 = unknown                      */
+    int64_t cpu_ns, cpu_n, wall_ns, wall_n, alloc_bytes, alloc_n;
+    uint32_t nframes;     /* frames stored                                */
+    uint32_t omitted;     /* frames beyond the cap, not stored            */
+    cp_rawframe frames[]; /* leaf first; capacity = ring's max_frames     */
+} cp_rawsample;
+
+typedef struct cp_rawring {
+    uint8_t *slots;
+    size_t nslots, slot_size, max_frames;
+    _Atomic size_t head; /* next slot to write (producer)  */
+    _Atomic size_t tail; /* next slot to read (consumer)   */
+} cp_rawring;
+
+/* Allocate nslots slots of max_frames frames. Returns false on ENOMEM. */
+bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames);
+void cp__ring_free(cp_rawring *r);
+
+/* Producer: the slot to fill, or NULL when full (the caller counts the
+ * drop). Publish it with cp__ring_commit. */
+cp_rawsample *cp__ring_reserve(cp_rawring *r);
+void cp__ring_commit(cp_rawring *r);
+
+/* Slots in use (either side; approximate while the other side runs). */
+size_t cp__ring_used(cp_rawring *r);
+
+/* Consumer: the oldest sample, or NULL when empty; then cp__ring_release. */
+cp_rawsample *cp__ring_peek(cp_rawring *r);
+void cp__ring_release(cp_rawring *r);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * unit_test.c — unit tests of the JVM agent's pieces that need no JVM:
+ * signature formatting, AGCT error names, interning, line lookup, signal
+ * names, and the call-trace store's claim/commit/drain/drop rules.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agct.h"
+#include "call_trace_store.h"
+#include "contprof.h"
+#include "method_resolver.h"
+#include "sampling_signal.h"
+
+static void class_names(void **state)
+{
+    char out[64];
+
+    (void)state;
+    assert_string_equal(cp__class_name_from_signature("Ljava/lang/String;", out, sizeof out), "java.lang.String");
+    assert_string_equal(cp__class_name_from_signature("[I", out, sizeof out), "int[]");
+    assert_string_equal(cp__class_name_from_signature("J", out, sizeof out), "long");
+    assert_string_equal(cp__class_name_from_signature("[[Ljava/util/Map$Entry;", out, sizeof out),
+                        "java.util.Map$Entry[][]");
+    /* Truncated to the buffer, always terminated. */
+    assert_string_equal(cp__class_name_from_signature("Lcom/example/VeryLong;", out, 8), "com.exa");
+}
+
+static void agct_names(void **state)
+{
+    (void)state;
+    assert_string_equal(cp__agct_error_name(0), "[no_Java_frame]");
+    assert_string_equal(cp__agct_error_name(-2), "[GC_active]");
+    assert_string_equal(cp__agct_error_name(CP__AGCT_UNKNOWN_JAVA), "[unknown_Java]");
+    assert_string_equal(cp__agct_error_name(-10), "[safepoint]");
+    assert_string_equal(cp__agct_error_name(-11), "[unknown_AGCT_error]");
+    assert_string_equal(cp__agct_error_name(3), "[unknown_AGCT_error]");
+}
+
+static void interning(void **state)
+{
+    char a[] = "byte[]", b[] = "byte[]";
+
+    (void)state;
+    const char *x = cp__intern(a);
+    assert_ptr_equal(x, cp__intern(b));
+    assert_ptr_not_equal(x, a);
+    assert_string_equal(x, "byte[]");
+    assert_ptr_not_equal(x, cp__intern("char[]"));
+}
+
+static void line_lookup(void **state)
+{
+    /* Unsorted, as JVMTI allows: the closest start at or before the bci. */
+    jvmtiLineNumberEntry t[] = {{20, 12}, {0, 10}, {8, 11}};
+    cp__method_info m = {NULL, "A.f", "A.java", 3, t};
+
+    (void)state;
+    assert_int_equal(cp__method_line(&m, 0), 10);
+    assert_int_equal(cp__method_line(&m, 7), 10);
+    assert_int_equal(cp__method_line(&m, 8), 11);
+    assert_int_equal(cp__method_line(&m, 400), 12);
+    m.nlines = 0;
+    assert_int_equal(cp__method_line(&m, 5), 0);
+}
+
+static void signal_names(void **state)
+{
+    (void)state;
+    assert_int_equal(cp__signal_parse("SIGPROF"), SIGPROF);
+    assert_int_equal(cp__signal_parse("PROF"), SIGPROF);
+    assert_int_equal(cp__signal_parse("SIGRTMIN+3"), SIGRTMIN + 3);
+    assert_int_equal(cp__signal_parse("SIGRTMIN"), SIGRTMIN);
+    assert_int_equal(cp__signal_parse("12"), 12);
+    assert_int_equal(cp__signal_parse("SIGRTMIN+999"), -1);
+    assert_int_equal(cp__signal_parse("bogus"), -1);
+    assert_int_equal(cp__signal_parse("0"), -1);
+    assert_int_equal(cp__signal_parse(""), -1);
+}
+
+static size_t g_seen;
+static int64_t g_weights;
+static void count_rec(const cp__trace_rec *r, void *ctx)
+{
+    (void)ctx;
+    g_seen++;
+    g_weights += r->weight;
+}
+
+static void store_rules(void **state)
+{
+    enum { N = 8 };
+    cp__trace_rec *held[N];
+    cp_metrics m0, m1;
+
+    (void)state;
+    assert_int_equal(cp__store_init(N, 4), CP_OK);
+    for (int i = 0; i < N; i++) {
+        held[i] = cp__store_reserve();
+        assert_non_null(held[i]);
+        assert_int_equal(held[i]->heap_slot, -1);
+        held[i]->weight = i + 1;
+    }
+    /* Every slot is being written: the next writer drops and counts. */
+    cp_metrics_get(&m0);
+    assert_null(cp__store_reserve());
+    cp_metrics_get(&m1);
+    assert_int_equal(m1.samples_dropped, m0.samples_dropped + 1);
+    /* Uncommitted records are invisible; cancelled ones come back free. */
+    assert_int_equal(cp__store_drain(count_rec, NULL), 0);
+    cp__store_cancel(held[0]);
+    for (int i = 1; i < N; i++)
+        cp__store_commit(held[i]);
+    g_seen = 0, g_weights = 0;
+    assert_int_equal(cp__store_drain(count_rec, NULL), N - 1);
+    assert_int_equal(g_weights, (N * (N + 1)) / 2 - 1);
+    assert_int_equal(cp__store_drain(count_rec, NULL), 0);
+    /* After the drain all slots are free again. */
+    for (int i = 0; i < N; i++)
+        assert_non_null(cp__store_reserve());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(class_names), cmocka_unit_test(agct_names),
+        cmocka_unit_test(interning),   cmocka_unit_test(line_lookup),
+        cmocka_unit_test(signal_names), cmocka_unit_test(store_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
