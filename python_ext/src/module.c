@@ -244,7 +244,7 @@ static PyObject *m_register_thread(PyObject *self, PyObject *args)
         return NULL;
     if (native)
         cp__native_id_set(ident, native);
-    cp__resolver_set_thread_name(ident, name);
+    cp__resolver_set_thread_name(ident, native, name);
     Py_RETURN_NONE;
 }
 

@@ -22,8 +22,11 @@
 #define PERIOD_MS 100
 #define EXPORT_WAIT_MS 3000
 
+/* A thread's name, keyed by ident AND kernel tid: a dead thread's ident
+ * (its pthread_t) is soon reused by a new thread, while samples taken before
+ * it died are still being resolved; the tid tells the two apart. */
 typedef struct tname {
-    uint64_t id;
+    uint64_t id, native;
     char name[64];
 } tname;
 
@@ -44,26 +47,36 @@ static struct {
 
 /* ---- thread names ------------------------------------------------------ */
 
-void cp__resolver_set_thread_name(uint64_t thread_id, const char *name)
+void cp__resolver_set_thread_name(uint64_t thread_id, uint64_t native_id, const char *name)
 {
     tname *slot = NULL;
     for (size_t i = 0; i < NAMES_CAP && !slot; i++)
-        if (g_r.names[i].id == thread_id)
+        if (g_r.names[i].id == thread_id && g_r.names[i].native == native_id)
             slot = &g_r.names[i];
     if (!slot) {
         slot = &g_r.names[g_r.names_next];
         g_r.names_next = (g_r.names_next + 1) % NAMES_CAP;
     }
     slot->id = thread_id;
+    slot->native = native_id;
     snprintf(slot->name, sizeof slot->name, "%s", name);
 }
 
-static const char *thread_name(uint64_t thread_id)
+/* The name of the thread (ident, tid) as sampled; an entry whose tid is
+ * unknown (0) only answers when no entry matches both. */
+static const char *thread_name(uint64_t thread_id, uint64_t native_id)
 {
-    for (size_t i = 0; i < NAMES_CAP; i++)
-        if (g_r.names[i].id == thread_id)
-            return g_r.names[i].name;
-    return NULL;
+    const char *loose = NULL;
+    for (size_t i = 0; i < NAMES_CAP; i++) {
+        const tname *t = &g_r.names[i];
+        if (t->id != thread_id)
+            continue;
+        if (t->native == native_id)
+            return t->name;
+        if (t->native == 0 || native_id == 0)
+            loose = t->name;
+    }
+    return loose;
 }
 
 /* One threading._active entry: remember its name, and its kernel tid for
@@ -73,19 +86,23 @@ static void refresh_one(PyObject *key, PyObject *thread)
     unsigned long id = PyLong_AsUnsignedLong(key);
     if (PyErr_Occurred())
         return;
+    PyObject *nid = PyObject_GetAttrString(thread, "native_id");
+    unsigned long long tid = nid && PyLong_Check(nid) ? PyLong_AsUnsignedLongLong(nid) : 0;
+    Py_XDECREF(nid);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        tid = 0;
+    }
     PyObject *name = PyObject_GetAttrString(thread, "name");
     const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (s)
-        cp__resolver_set_thread_name(id, s);
+        cp__resolver_set_thread_name(id, tid, s);
     Py_XDECREF(name);
 #if PY_VERSION_HEX < 0x030B0000
-    PyObject *nid = PyObject_GetAttrString(thread, "native_id");
-    unsigned long long tid = nid && PyLong_Check(nid) ? PyLong_AsUnsignedLongLong(nid) : 0;
     /* Only fill gaps: what a thread registered for itself is fresher (after
      * fork, threading may still show the parent's tid for a while). */
-    if (tid && !PyErr_Occurred() && cp__native_id_get(id) == 0)
+    if (tid && cp__native_id_get(id) == 0)
         cp__native_id_set(id, tid);
-    Py_XDECREF(nid);
 #endif
 }
 
@@ -138,7 +155,7 @@ static void add_one(const cp_rawsample *s, const int64_t *v)
     labels[nl++] = (cp_label){"thread id", NULL, (int64_t)s->thread_id, NULL};
     if (s->native_id)
         labels[nl++] = (cp_label){"thread native id", NULL, (int64_t)s->native_id, NULL};
-    const char *name = thread_name(s->thread_id);
+    const char *name = thread_name(s->thread_id, s->native_id);
     if (name)
         labels[nl++] = (cp_label){"thread name", name, 0, NULL};
     cp_add_sample(g_r.frames, n, v, labels, nl);

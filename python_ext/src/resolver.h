@@ -33,7 +33,7 @@ void cp__resolver_kick(void);
 void cp__resolver_drain(bool with_heap);
 
 /* Remember a thread's name (GIL held; the string is copied). */
-void cp__resolver_set_thread_name(uint64_t thread_id, const char *name);
+void cp__resolver_set_thread_name(uint64_t thread_id, uint64_t native_id, const char *name);
 
 /* Release the caches (GIL held, resolver stopped). */
 void cp__resolver_clear(void);

@@ -306,6 +306,15 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
      * by a new thread. */
     uint64_t nid = ti->native_id ? ti->native_id : cp__native_id_get(ti->thread_id);
     if (nid && nid != t->native_id) {
+        if (t->native_id) {
+            /* A new kernel thread behind the same thread state and ident:
+             * the old thread's pending wall time is its own, and its cached
+             * stack must never be emitted under the new thread's name. */
+            flush_pending(t);
+            t->stack_valid = false;
+            t->top = 0;
+            t->hot = false;
+        }
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
     }
