@@ -129,10 +129,13 @@ attach)
     ;;
 deep)
     # 40 recursive frames, max_frames=16: the root end becomes one marker.
+    # main may own a sample or two of its own (start-up before the
+    # recursion, where the stack is shallow); inside the 1.5 s of deep
+    # stacks it must never appear, so it stays far below deepLeaf.
     run 0 -agentpath:"$AGENT=$OPTS,max_frames=16" -cp "$CLASSES" JvmTarget deep 1.5
     check min cpu-time JvmTarget.deepLeaf 100000000 \
           min cpu-time '<frames omitted>' 100000000 \
-          max cpu-time JvmTarget.main 0
+          max cpu-time JvmTarget.main 50000000
     ;;
 rename)
     run 0 -agentpath:"$AGENT=$OPTS" -cp "$CLASSES" JvmTarget rename 3

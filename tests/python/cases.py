@@ -150,14 +150,22 @@ def tags_of(ev):
 def case_threads(t):
     t.write("prog.py", """
         import threading, time
+        # thread_time, not process_time: the main thread spawns 300 threads
+        # meanwhile, and each worker must burn its own CPU, not a share.
+        # early exists (and runs) before start(), but does its measured work
+        # only once profiling is on: importing contprof can take a large
+        # part of 0.6 s on slow interpreters.
+        go = threading.Event()
         def early_worker():
-            end = time.process_time() + 0.6
-            while time.process_time() < end:
+            go.wait()
+            end = time.thread_time() + 0.6
+            while time.thread_time() < end:
                 sum(range(500))
         early = threading.Thread(target=early_worker, name="early")
         early.start()  # before start()
         import contprof
         contprof.start(output_dir="profiles", upload_period=1)
+        go.set()
         def short_task(i):
             return sum(range(i * 10))
         results = []
@@ -167,8 +175,8 @@ def case_threads(t):
             for th in ts: th.start()
             for th in ts: th.join()
         def late_worker():
-            end = time.process_time() + 0.5
-            while time.process_time() < end:
+            end = time.thread_time() + 0.5
+            while time.thread_time() < end:
                 sum(range(500))
         late = threading.Thread(target=late_worker, name="late")
         late.start(); late.join(); early.join()
@@ -190,6 +198,12 @@ def case_threads(t):
     t.check({"early", "late"} <= names, "thread names: %s", sorted(names)[:10])
     for fn in ("early_worker", "late_worker"):
         t.check(m.total("cpu-time", fn, inclusive=True) > 0.2e9, "%s CPU missing", fn)
+    # A dead thread's ident is reused by the next short thread while its
+    # last samples are still being resolved: names must follow the sample.
+    for fn, want in (("early_worker", "early"), ("late_worker", "late")):
+        wrong = {labels.get("thread name") for stack, _, labels in m.rows("wall-time")
+                 if any(f[0] == fn for f in stack)} - {want}
+        t.check(not wrong, "%s samples labelled %s", fn, sorted(map(str, wrong)))
     # 40 threads of 20 ms CPU each, none alive for long: their CPU counts
     short = m.total("cpu-time", "short_burn", inclusive=True)
     t.note("short-lived threads: %.2f s of 0.8 s CPU", short / 1e9)
