@@ -95,7 +95,7 @@ static int hexval(int c)
     return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
 }
 
-/* Decode \uXXXX at s (after the 'u') into UTF-8 at *d. Returns chars used. */
+/* Decode a \u escape (four hex digits) at s (after the 'u') into UTF-8 at *d. Returns chars used. */
 static size_t unicode_esc(const char *s, char **d)
 {
     unsigned cp = 0;
@@ -120,7 +120,7 @@ static size_t unicode_esc(const char *s, char **d)
     return 4;
 }
 
-/* Unescape s in place (\t \n \r \f \uXXXX, \x -> x). */
+/* Unescape s in place (\t \n \r \f, \u + four hex digits, \x -> x). */
 static void unescape(char *s)
 {
     char *d = s;
