@@ -35,8 +35,6 @@ static cp__htab g_index;
 static size_t g_max = 65536;
 static long g_overflow = -1;
 
-static void summary_lock(void) { pthread_mutex_lock(&g_lock); }
-
 /* In a forked child: another parent thread may have held g_lock (e.g. in
  * cp_summary_top) at fork time and is gone. Merges cannot be half-done here
  * (the collector's atfork handlers keep fork out of rotation), so the table
@@ -145,7 +143,7 @@ int cp__summary_merge(const cp_profile *p, const int *value_index_of_column, siz
     if (cache)
         memset(cache, 0xff, (p->nfuncs ? p->nfuncs : 1) * sizeof *cache);
     int result = CP_OK;
-    summary_lock();
+    pthread_mutex_lock(&g_lock);
     for (size_t i = 0; i < p->nsamples; i++) {
         const cp__psample *s = p->samples[i];
         uint32_t id;
@@ -165,7 +163,7 @@ int cp__summary_merge(const cp_profile *p, const int *value_index_of_column, siz
 
 void cp__summary_reset(void)
 {
-    summary_lock();
+    pthread_mutex_lock(&g_lock);
     for (size_t i = 0; i < g_n; i++) {
         cp__free(g_funcs[i].name);
         cp__free(g_funcs[i].file);
@@ -180,7 +178,7 @@ void cp__summary_reset(void)
 
 void cp__summary_set_max_functions(size_t n)
 {
-    summary_lock();
+    pthread_mutex_lock(&g_lock);
     g_max = n ? n : 1;
     pthread_mutex_unlock(&g_lock);
 }
@@ -296,7 +294,7 @@ char *cp_summary_top(int vi, int n)
     cp_buf_init(&b, 0);
     size_t nrows;
     int64_t total;
-    summary_lock();
+    pthread_mutex_lock(&g_lock);
     ranked *r = rank(vi, &nrows, &total);
     int rc = !r ? CP_ENOMEM
              : nrows ? format_rows(&b, vi, r, nrows, total, n)
