@@ -5,12 +5,13 @@ For each JDK and workload (CPU-bound, allocation-heavy; fixed work, about
 10 s each) it runs, round robin so that machine noise hits all alike:
   base   plain java
   agent  -agentpath:libcontprof_jvm.so at default settings (files in a tmp dir)
+  agent-noev  the same with lock_enabled=false,exception_enabled=false
   jfr    -XX:StartFlightRecording=settings=profile (the in-box reference)
 and reports, relative to base: median and min-run ratios of process CPU
 time (user+sys of the whole JVM) and of wall time, RSS added (median of max
 RSS), and the agent's own overhead estimate from its runtime info.
 
-usage: jvm_overhead.py --agent LIB [--jdk HOME]... [--rounds N] [--work DIR] [--quick]
+usage: jvm_overhead.py --agent LIB [--jdk HOME]... [--rounds N] [--work DIR] [--quick] [--workloads cpu,alloc,exc]
 """
 import argparse
 import glob
@@ -24,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JDKS = ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/temurin-25-jdk-amd64"]
-WORKLOADS = {"cpu": "1700", "alloc": "2300"}  # ~10 s of CPU each here
+WORKLOADS = {"cpu": "1700", "alloc": "2300", "exc": "10"}  # ~10 s of CPU each here
 HEAP = ["-Xms256m", "-Xmx256m"]  # fixed heap: GC sizing noise would swamp the signal
 
 
@@ -61,6 +62,9 @@ def variants(jdk, agent, work, wl):
     return {
         "base": base + tail,
         "agent": base + ["-agentpath:%s=output_dir=%s" % (agent, out)] + tail,
+        # the agent without its lock and exception profiles: their own cost
+        "agent-noev": base + ["-agentpath:%s=output_dir=%s,lock_enabled=false,exception_enabled=false"
+                              % (agent, out)] + tail,
         "jfr": base + [jfr] + tail,
     }, out
 
@@ -95,16 +99,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--work", default="/tmp/contprof-jvm-bench")
     ap.add_argument("--quick", action="store_true", help="tiny runs: checks the script, measures nothing")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset")
+    ap.add_argument("--scale", action="append", default=[], metavar="WL=N", help="another SCALE for a workload")
     a = ap.parse_args()
     if a.quick:
         for wl in WORKLOADS:
-            WORKLOADS[wl] = "20"
+            WORKLOADS[wl] = "1" if wl == "exc" else "20"
+    for kv in a.scale:
+        wl, n = kv.split("=", 1)
+        WORKLOADS[wl] = n
     jdks = [j for j in (a.jdk or DEFAULT_JDKS) if os.path.exists(os.path.join(j, "bin", "java"))]
     os.makedirs(a.work, exist_ok=True)
     subprocess.check_call([os.path.join(jdks[0], "bin", "javac"), "--release", "17", "-d",
                            os.path.join(a.work, "classes"), os.path.join(HERE, "jvm_overhead", "Workload.java")])
     for jdk in jdks:
-        for wl in WORKLOADS:
+        for wl in a.workloads.split(","):
             res, selfs = bench_one(jdk, a.agent, a.work, wl, a.rounds)
             b = res["base"]
             print("%s %s: base cpu %.2fs wall %.2fs rss %.0f MiB (median of %d)"
@@ -112,6 +121,7 @@ def main():
                      statistics.median(x[1] for x in b), statistics.median(x[2] for x in b), a.rounds))
             print("  agent  " + ratio_line(res, "agent") +
                   "  self-measured %.2f%%" % statistics.median(selfs))
+            print("  agent, lock+exception profiles off  " + ratio_line(res, "agent-noev"))
             print("  jfr    " + ratio_line(res, "jfr"))
             sys.stdout.flush()
 

@@ -1,6 +1,7 @@
 # Python overhead benchmark (bench/python_overhead.py), included by
 # bench/CMakeLists.txt: CPU-bound and allocation-heavy workloads with and
-# without the profiler at defaults, for each interpreter python_ext/ built.
+# without the profiler at defaults, for each interpreter python_ext/ built;
+# bench/python_events.py: the lock and exception profiles' cost.
 #   cmake --build <build> --target bench_python3.11   (one interpreter)
 #   cmake --build <build> --target bench_python_run   (all of them)
 # Each interpreter takes a few minutes: this is not a test.
@@ -17,6 +18,14 @@ if(_contprof_py_built)
       USES_TERMINAL VERBATIM
       COMMENT "Python ${_ver} profiler overhead benchmark")
     add_dependencies(bench_python${_ver} contprof_py${_tag})
+    # Lock and exception profiles: CPU ratios and callgrind counts.
+    add_custom_target(bench_python_events${_ver}
+      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_events.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
+      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_events.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver} --callgrind
+      USES_TERMINAL VERBATIM
+      COMMENT "Python ${_ver} lock/exception profile overhead benchmark")
+    add_dependencies(bench_python_events${_ver} contprof_py${_tag})
+    add_dependencies(bench_python_run bench_python_events${_ver})
     add_dependencies(bench_python_run bench_python${_ver})
   endforeach()
   add_dependencies(bench bench_python_run)

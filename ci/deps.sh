@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config zlib1g-dev libcurl4-openssl-dev
       libunwind-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev
       golang-go protobuf-compiler golang-github-google-pprof-dev
-      chromium nodejs npm clang hyperfine curl)
+      chromium nodejs npm clang hyperfine curl openssl faketime python3 python3-venv python3-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,9 +2,11 @@
  * Workload — fixed amounts of work for the JVM overhead benchmark, so that
  * any profiler cost shows up as extra CPU and wall time.
  *
- * java Workload cpu|alloc SCALE
+ * java Workload cpu|alloc|exc SCALE
  *   cpu    hashing and sorting over a mix of methods (JIT-compiled hot code)
  *   alloc  short-lived objects of several classes plus a retained window
+ *   exc    an ordinary exception thrown and caught nearby every ~10 us of
+ *          hashing (about 100k exceptions/s here)
  * Eight idle pool threads sit parked meanwhile, as in a typical service.
  */
 import java.util.ArrayList;
@@ -62,11 +64,31 @@ public class Workload {
         }
     }
 
+    static long check(long h) {
+        if ((h & 1) == 0) throw new IllegalArgumentException("even " + (h & 0xff));
+        return h;
+    }
+
+    static void exc(int scale) {
+        for (int r = 0; r < scale; r++) {
+            for (int i = 0; i < 100_000; i++) {
+                long h = hashRun(2_500, i + r);
+                try {
+                    sink += check(h & ~1L);
+                } catch (IllegalArgumentException e) {
+                    sink += e.getMessage().length();
+                }
+            }
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         ExecutorService idle = Executors.newFixedThreadPool(8);
         for (int i = 0; i < 8; i++) idle.submit(() -> { });
         int scale = Integer.parseInt(args[1]);
-        if (args[0].equals("cpu")) cpu(scale); else alloc(scale);
+        if (args[0].equals("cpu")) cpu(scale);
+        else if (args[0].equals("exc")) exc(scale);
+        else alloc(scale);
         idle.shutdown();
         System.out.println("sink " + (sink & 1));
     }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "frame_dict.h"
 #include "metrics.h"
 #include "runtime_info.h"
 #include "summary.h"
@@ -30,17 +31,26 @@ static const cp_sample_type g_all_types[CP_V__COUNT] = {
     {"wall-samples", "count"},     {"alloc-space", "bytes"},  {"alloc-samples", "count"},
     {"heap-space", "bytes"},       {"heap-live-samples", "count"},
     {"lock-acquire-wait", "nanoseconds"}, {"lock-acquire", "count"}, {"exception-samples", "count"},
+    {"lock-release-hold", "nanoseconds"}, {"lock-release", "count"},
 };
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER; /* the five below */
+/* Column -> kind: pairs in order, then the hold pair. */
+static unsigned kind_of_column(int i)
+{
+    return i >= CP_V_LOCK_HOLD ? CP_KIND_LOCK_HOLD : 1u << (i / 2);
+}
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER; /* the six below */
+static cp_frame_dict *g_dict;                      /* process lifetime, never freed */
 static cp_profile *g_cur;
-static int64_t g_cur_start_ns;                     /* unix ns */
+static int64_t g_cur_start_ns;                     /* CLOCK_MONOTONIC ns (see rotate) */
 static cp_export_hook g_hook;
 static void *g_hook_ctx;
 static uint64_t g_seq;                             /* profiles made, process-wide */
 
 /* Fixed while running (set by open before any reader exists). */
 static int g_col_of[CP_V__COUNT];                  /* column -> type index, -1 */
+static int g_col_src[CP_V__COUNT];                 /* type index -> column     */
 static cp_sample_type g_types[CP_V__COUNT];
 static size_t g_ntypes;
 static cp_sample_type g_period_type;
@@ -74,7 +84,7 @@ void cp_set_export_hook(cp_export_hook fn, void *ctx)
 
 static unsigned enabled_kinds(const cp_runtime_desc *rt, const cp_config *c)
 {
-    unsigned on = CP_KIND_LOCK | CP_KIND_EXCEPTION;
+    unsigned on = (c->lock_enabled ? CP_KIND_LOCK | CP_KIND_LOCK_HOLD : 0u) | (c->exception_enabled ? CP_KIND_EXCEPTION : 0u);
     on |= (c->cpu_enabled ? CP_KIND_CPU : 0u) | (c->wall_enabled ? CP_KIND_WALL : 0u);
     on |= (c->alloc_enabled ? CP_KIND_ALLOC : 0u) | (c->heap_enabled ? CP_KIND_HEAP : 0u);
     return rt->kinds & on;
@@ -105,10 +115,12 @@ int cp__collector_open(const cp_runtime_desc *rt)
     unsigned kinds = enabled_kinds(rt, c);
     g_ntypes = 0;
     for (int i = 0; i < CP_V__COUNT; i++) {
-        bool on = kinds & (1u << (i / 2)); /* column i belongs to kind bit i/2 */
+        bool on = kinds & kind_of_column(i);
         g_col_of[i] = on ? (int)g_ntypes : -1;
-        if (on)
+        if (on) {
+            g_col_src[g_ntypes] = i;
             g_types[g_ntypes++] = g_all_types[i];
+        }
     }
     if (!g_ntypes)
         return CP_EINVAL;
@@ -119,7 +131,7 @@ int cp__collector_open(const cp_runtime_desc *rt)
         return CP_ENOMEM;
     pthread_mutex_lock(&g_mu);
     g_cur = p;
-    g_cur_start_ns = unix_ns();
+    g_cur_start_ns = cp_now_ns();
     pthread_mutex_unlock(&g_mu);
     return CP_OK;
 }
@@ -133,24 +145,52 @@ void cp__collector_close(void)
     cp_profile_free(p);
 }
 
-int cp_add_sample(const cp_frame *frames, size_t nframes, const int64_t *values, const cp_label *labels,
-                  size_t nlabels)
+/* The dictionary lives as long as the process: front ends cache its ids
+ * across stop/start and fork. */
+int cp_frame_intern(const cp_frame *f, uint32_t *id)
 {
-    if (!values || (nframes && !frames) || (nlabels && !labels))
+    if (!f || !f->name || !id)
+        return CP_EINVAL;
+    pthread_mutex_lock(&g_mu);
+    if (!g_dict)
+        g_dict = cp_frame_dict_new(0, 0);
+    int err = g_dict ? cp_frame_dict_intern(g_dict, f, id) : CP_ENOMEM;
+    pthread_mutex_unlock(&g_mu);
+    return err;
+}
+
+/* Add a stack given as frames or (frames NULL) as dictionary ids. */
+static int add_sample(const cp_frame *frames, const uint32_t *ids, size_t nframes,
+                      const int64_t *values, const cp_label *labels, size_t nlabels)
+{
+    if (!values || (nframes && !frames && !ids) || (nlabels && !labels))
         return CP_EINVAL;
     int64_t v[CP_V__COUNT];
     pthread_mutex_lock(&g_mu);
-    if (!g_cur) {
+    if (!g_cur || (!frames && nframes && !g_dict)) {
         pthread_mutex_unlock(&g_mu);
-        return CP_ESTATE;
+        return g_cur ? CP_EINVAL : CP_ESTATE; /* no dictionary: no id is valid */
     }
-    for (int i = 0; i < CP_V__COUNT; i++) {
-        if (g_col_of[i] >= 0)
-            v[g_col_of[i]] = values[i];
-    }
-    int err = cp_profile_add(g_cur, frames, nframes, v, labels, nlabels);
+    for (size_t t = 0; t < g_ntypes; t++)
+        v[t] = values[g_col_src[t]];
+    int err = frames || !nframes ? cp_profile_add(g_cur, frames, nframes, v, labels, nlabels)
+                                 : cp_profile_add_ids(g_cur, g_dict, ids, nframes, v, labels, nlabels);
     pthread_mutex_unlock(&g_mu);
     return err;
+}
+
+int cp_add_sample(const cp_frame *frames, size_t nframes, const int64_t *values, const cp_label *labels,
+                  size_t nlabels)
+{
+    return add_sample(frames, NULL, nframes, values, labels, nlabels);
+}
+
+int cp_add_sample_ids(const uint32_t *ids, size_t nframes, const int64_t *values,
+                      const cp_label *labels, size_t nlabels)
+{
+    if (nframes && !ids)
+        return CP_EINVAL;
+    return add_sample(NULL, ids, nframes, values, labels, nlabels);
 }
 
 bool cp_is_running(void)
@@ -209,13 +249,18 @@ static cp__job *finish(cp_profile *p, int64_t start, int64_t end, uint64_t seq)
     cp__metrics_span_end();
     cp__job *j = make_job(p, start, end, seq);
     if (cp_log_enabled(CP_LOG_DEBUG)) {
+        static uint64_t dropped_before; /* scheduler thread only */
         cp_metrics m;
         cp_metrics_get(&m);
-        cp_log(CP_LOG_DEBUG, "profile #%llu: %zu samples (%llu adds, %llu overflowed); profiler cost %.3f%% "
-               "(threads %lld us + hooks %lld us of %lld us process CPU)", (unsigned long long)seq, st.samples,
-               (unsigned long long)st.adds, (unsigned long long)st.overflowed, m.last_overhead_pct,
-               (long long)m.last_profiler_cpu_ns / 1000, (long long)m.last_hook_ns / 1000,
-               (long long)m.last_profile_cpu_ns / 1000);
+        uint64_t dropped = m.samples_dropped - dropped_before;
+        dropped_before = m.samples_dropped;
+        cp_log(CP_LOG_DEBUG, "profile #%llu (%.1f s): %zu distinct samples from %llu adds; %llu dropped by the front "
+               "end (buffers full or contended), %llu into [overflow] (tables full); profiler cost %.3f%% "
+               "(threads %lld us + hooks %lld us of %lld us process CPU)%s", (unsigned long long)seq,
+               (double)(end - start) / 1e9, st.samples, (unsigned long long)st.adds, (unsigned long long)dropped,
+               (unsigned long long)st.overflowed, m.last_overhead_pct, (long long)m.last_profiler_cpu_ns / 1000,
+               (long long)m.last_hook_ns / 1000, (long long)m.last_profile_cpu_ns / 1000,
+               seq == 1 ? " (the first profile includes start-up)" : "");
     }
     return j;
 }
@@ -226,18 +271,23 @@ cp__job *cp__collector_rotate(bool last)
     cp_profile *fresh = last ? NULL : cp_profile_new(g_types, g_ntypes, &g_limits);
     if (!last && !fresh)
         return NULL; /* keep collecting into the current one; retry next period */
-    int64_t now = unix_ns();
+    /* A profile's length is measured on CLOCK_MONOTONIC and its end stamped
+     * with the wall clock now: a wall-clock step (NTP, an operator, a VM
+     * resume) between two rotations never yields a negative or hour-long
+     * duration; the profile then starts at end - duration. */
+    int64_t mono = cp_now_ns(), now = unix_ns();
     pthread_mutex_lock(&g_mu);
     cp_profile *old = g_cur;
     int64_t start = g_cur_start_ns;
     g_cur = fresh;
-    g_cur_start_ns = now;
+    g_cur_start_ns = mono;
     uint64_t seq = old ? ++g_seq : 0;
     pthread_mutex_unlock(&g_mu);
     if (!old)
         return NULL;
+    int64_t len = mono > start ? mono - start : 0;
     rot_lock();
-    cp__job *j = finish(old, start, now, seq);
+    cp__job *j = finish(old, now - len, now, seq);
     cp_profile_free(old);
     rot_unlock();
     return j;
@@ -246,6 +296,7 @@ cp__job *cp__collector_rotate(bool last)
 void cp__collector_after_fork(void)
 {
     g_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    cp__frame_dict_after_fork(g_dict); /* ids the front end holds stay valid */
     /* A parent thread may have been inside cp_profile_add at fork time, so
      * the copy may be inconsistent: never touch it, keep it reachable. */
     if (g_cur && g_graves < GRAVEYARD)

@@ -26,6 +26,16 @@ int cp__config_set_from(const char *name, const char *value, cp_source src, cons
  * written to buf[n]. The api_key is returned as is: never log it. */
 const char *cp__config_text(const char *name, char *buf, size_t n);
 
+/* "setting NAME = VALUE (SOURCE)\n" for every setting, secrets redacted
+ * (api_key, passwords, the password part of URLs); the source names where
+ * the value came from ("env CONTPROF_X", "file f:3", "option", "default").
+ * *invalid (may be NULL) receives how many values were refused so far.
+ * Caller frees (cp__free); NULL when out of memory. */
+char *cp__config_report(unsigned *invalid);
+
+/* url with the password of "scheme://user:password@host" shown as ***. */
+void cp__mask_url_password(const char *url, char *out, size_t n);
+
 /* In a forked child: re-create the settings lock (values are kept). */
 void cp__config_after_fork(void);
 

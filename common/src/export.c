@@ -12,6 +12,8 @@
  */
 #include "export.h"
 
+#include "config_internal.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,7 @@
 
 #include "alloc.h"
 #include "metrics.h"
-#include "threads.h"
+#include "contprof_os.h"
 
 #define QUEUE_MAX 64
 #define OUTCOMES 128 /* > QUEUE_MAX + 1 in flight: a waited-for job is never overwritten */
@@ -73,14 +75,33 @@ void cp__exporter_release(cp__exporter *e)
     cp__free(e);
 }
 
+/* Outcomes per destination kind since the run started, so that the exit
+ * line says what really happened: [0] files, [1] intake uploads. */
+static atomic_uint_fast64_t g_dest_ok[3], g_dest_failed[3]; /* [2] Pyroscope */
+
+static void count_outcome(int kind, int r)
+{
+    atomic_fetch_add(r == CP_OK ? &g_dest_ok[kind] : &g_dest_failed[kind], 1);
+}
+
 /* Export one job to every destination; the first error is the result. */
 static int export_job(cp__exporter *e, const cp__job *j)
 {
     int err = CP_OK, r;
-    if (e->dest.output_dir[0] && (r = cp__export_file(&e->dest, j)) != CP_OK)
+    if (e->dest.output_dir[0]) {
+        count_outcome(0, r = cp__export_file(&e->dest, j));
         err = r;
-    if (e->dest.url[0] && (r = cp__export_http(&e->dest, j, &e->abort)) != CP_OK && err == CP_OK)
-        err = r;
+    }
+    if (e->dest.url[0]) {
+        count_outcome(1, r = cp__export_http(&e->dest, j, &e->abort));
+        if (err == CP_OK)
+            err = r;
+    }
+    if (e->dest.pyroscope_url[0]) {
+        count_outcome(2, r = cp__export_pyroscope(&e->dest, j, &e->abort));
+        if (err == CP_OK)
+            err = r;
+    }
     if (err == CP_OK)
         cp__metrics_add_exported();
     return err;
@@ -123,15 +144,11 @@ cp__exporter *cp__exporter_start(const cp__dest *d)
     cp__exporter *e = cp__calloc(1, sizeof(*e));
     if (!e)
         return NULL;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cp_os_cond_init_monotonic(&e->cv);
     e->dest = *d;
     e->refs = 2;
-    if (cp__thread_spawn(&e->thread, exporter_main, e, "contprof-export") != 0) {
+    if (cp_os_thread_start(&e->thread, exporter_main, e, "contprof-export") != 0) {
         e->refs = 1;
         cp__exporter_release(e);
         return NULL;
@@ -163,18 +180,12 @@ void cp__exporter_push(cp__exporter *e, cp__job *j)
     }
 }
 
-static struct timespec abs_ts(int64_t ns)
-{
-    return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
-}
-
 int cp__exporter_wait(cp__exporter *e, uint64_t seq, int64_t deadline_ns)
 {
-    struct timespec ts = abs_ts(deadline_ns);
     pthread_mutex_lock(&e->mu);
     int rc = 0;
     while (e->outcome[seq % OUTCOMES].seq < seq && rc == 0)
-        rc = pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        rc = cp_os_cond_wait_until(&e->cv, &e->mu, deadline_ns);
     uint64_t got = e->outcome[seq % OUTCOMES].seq;
     /* got > seq: the slot was reused, so seq ended long ago (fine) */
     int err = got < seq ? CP_ETIMEDOUT : got == seq ? e->outcome[seq % OUTCOMES].err : CP_OK;
@@ -182,16 +193,9 @@ int cp__exporter_wait(cp__exporter *e, uint64_t seq, int64_t deadline_ns)
     return err;
 }
 
-/* Wait for the thread to exit until deadline; true if joined. */
-static bool join_until(cp__exporter *e, int64_t deadline_ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts); /* pthread_timedjoin_np uses REALTIME */
-    int64_t left = deadline_ns - cp_now_ns();
-    int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (left > 0 ? left : 0);
-    ts = abs_ts(at);
-    return pthread_timedjoin_np(e->thread, NULL, &ts) == 0;
-}
+/* Time kept before the deadline for an aborted transfer to return (its
+ * poll wakes every 50 ms); at most half of what is left. */
+enum { ABORT_GRACE_NS = 250 * 1000000LL, LATE_JOIN_NS = 2000 * 1000000LL };
 
 void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns)
 {
@@ -201,7 +205,9 @@ void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns)
     e->stopping = true;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    if (join_until(e, deadline_ns)) {
+    int64_t left_ns = deadline_ns - cp_now_ns();
+    int64_t grace = left_ns / 2 < ABORT_GRACE_NS ? (left_ns > 0 ? left_ns / 2 : 0) : ABORT_GRACE_NS;
+    if (cp_os_join_until(e->thread, deadline_ns - grace)) {
         cp__exporter_release(e);
         return;
     }
@@ -214,9 +220,15 @@ void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns)
         cp__metrics_add_upload_failure();
     cp__metrics_set_error("flush deadline passed: %u profile(s) abandoned", left);
     cp_log(CP_LOG_WARN, "flush deadline passed: abandoning %u profile(s) not yet exported", left);
-    /* A moment for the aborted transfer to return; then let it go. */
-    if (!join_until(e, cp_now_ns() + 200 * 1000000LL))
-        pthread_detach(e->thread);
+    /* An aborted transfer returns within its poll interval; only a thread
+     * stuck outside curl (a hung disk) is let go, late, to free itself. */
+    if (cp_os_join_until(e->thread, deadline_ns) ||
+        cp_os_join_until(e->thread, deadline_ns + LATE_JOIN_NS)) {
+        cp__exporter_release(e);
+        return;
+    }
+    cp_log(CP_LOG_WARN, "exporter thread still busy after the flush deadline; leaving it");
+    pthread_detach(e->thread);
     cp__exporter_release(e);
 }
 
@@ -236,6 +248,8 @@ void cp__dest_from_config(const cp_config *c, cp__dest *d)
     d->timeout_ms = c->upload_timeout_ms;
     d->retries = (int)c->upload_retries;
     d->queue_cap = (unsigned)c->upload_queue;
+    d->max_bytes = c->output_max_mb * 1024 * 1024;
+    d->max_age_s = c->output_max_age_h * 3600;
     if (c->agent_url[0]) {
         const char *base = c->agent_url;
         if (strncmp(base, "unix://", 7) == 0) {
@@ -243,17 +257,79 @@ void cp__dest_from_config(const cp_config *c, cp__dest *d)
             base = "http://localhost";
         }
         snprintf(d->url, sizeof(d->url), "%s/profiling/v1/input", base);
-    } else if (c->api_key[0]) {
+    } else if (c->agentless && c->api_key[0]) {
+        /* Profile data leaves the host only on an explicit opt-in: an API
+         * key in the environment alone (other tools read DD_API_KEY) sends
+         * nothing anywhere. */
         snprintf(d->url, sizeof(d->url), "https://intake.profile.%s/api/v2/profile", c->site);
         snprintf(d->api_key, sizeof(d->api_key), "%s", c->api_key);
     }
-    if (c->output_dir[0] || !d->url[0])
+    char buf[32];
+    snprintf(d->proxy, sizeof(d->proxy), "%s", cp__config_text("proxy_url", buf, sizeof(buf)));
+    snprintf(d->ca_file, sizeof(d->ca_file), "%s", cp__config_text("ca_file", buf, sizeof(buf)));
+    const char *pyro = cp__config_text("pyroscope_url", buf, sizeof(buf));
+    size_t pl = strlen(pyro);
+    while (pl && pyro[pl - 1] == '/')
+        pl--;
+    snprintf(d->pyroscope_url, sizeof(d->pyroscope_url), "%.*s", (int)pl, pyro);
+    snprintf(d->pyroscope_auth, sizeof(d->pyroscope_auth), "%s", cp__config_text("pyroscope_basic_auth", buf, sizeof(buf)));
+    snprintf(d->pyroscope_tenant, sizeof(d->pyroscope_tenant), "%s", cp__config_text("pyroscope_tenant", buf, sizeof(buf)));
+    if (c->output_dir[0] || (!d->url[0] && !d->pyroscope_url[0]))
         absolute(c->output_dir[0] ? c->output_dir : "profiles", d->output_dir, sizeof(d->output_dir));
+}
+
+void cp__dest_outcomes_reset(void)
+{
+    for (int k = 0; k < 3; k++) {
+        atomic_store(&g_dest_ok[k], 0);
+        atomic_store(&g_dest_failed[k], 0);
+    }
+}
+
+char *cp__dest_describe_results(const cp__dest *d)
+{
+    uint64_t ok[3], bad[3], any = 0;
+    for (int k = 0; k < 3; k++) {
+        ok[k] = atomic_load(&g_dest_ok[k]);
+        bad[k] = atomic_load(&g_dest_failed[k]);
+        any += ok[k] + bad[k];
+    }
+    if (!any)
+        return cp__dest_describe(d); /* nothing exported yet: where it will go */
+    cp_metrics m;
+    cp_metrics_get(&m);
+    char line[sizeof(d->output_dir) + sizeof(d->url) + sizeof(m.last_error) + 200] = "";
+    size_t n = 0;
+    if (d->output_dir[0] && ok[0])
+        n += (size_t)snprintf(line, sizeof(line), "profiles written to %s (go tool pprof -top <file>)%s",
+                              d->output_dir, bad[0] ? "; some writes failed" : "");
+    else if (d->output_dir[0])
+        n += (size_t)snprintf(line, sizeof(line), "no profile written to %s (%llu failed: %s)", d->output_dir,
+                              (unsigned long long)bad[0], m.last_error);
+    if (d->url[0] && n < sizeof(line)) {
+        const char *sep = n ? "\n" : "";
+        if (ok[1])
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%llu profile(s) uploaded to %s%s", sep,
+                                  (unsigned long long)ok[1], d->url, bad[1] ? "; some uploads failed" : "");
+        else
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%sno profile uploaded to %s (%llu failed: %s)", sep,
+                                  d->url, (unsigned long long)bad[1], m.last_error);
+    }
+    if (d->pyroscope_url[0] && n < sizeof(line)) {
+        const char *sep = n ? "\n" : "";
+        if (ok[2])
+            snprintf(line + n, sizeof(line) - n, "%s%llu profile(s) sent to Pyroscope at %s%s", sep,
+                     (unsigned long long)ok[2], d->pyroscope_url, bad[2] ? "; some uploads failed" : "");
+        else
+            snprintf(line + n, sizeof(line) - n, "%sno profile sent to Pyroscope at %s (%llu failed: %s)", sep,
+                     d->pyroscope_url, (unsigned long long)bad[2], m.last_error);
+    }
+    return cp__strdup(line);
 }
 
 char *cp__dest_describe(const cp__dest *d)
 {
-    char line[sizeof(d->output_dir) + sizeof(d->url) + sizeof(d->unix_socket) + 160] = "";
+    char line[sizeof(d->output_dir) + sizeof(d->url) + sizeof(d->unix_socket) + sizeof(d->pyroscope_url) + 200] = "";
     size_t n = 0;
     if (d->output_dir[0])
         n += (size_t)snprintf(line, sizeof(line), "profiles written to %s (go tool pprof -top <file>)",
@@ -262,5 +338,8 @@ char *cp__dest_describe(const cp__dest *d)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%sprofiles uploaded to %s%s%s%s", n ? "\n" : "",
                               d->url, d->unix_socket[0] ? " via unix socket " : "", d->unix_socket,
                               d->api_key[0] ? " (agentless)" : "");
+    if (d->pyroscope_url[0] && n < sizeof(line))
+        snprintf(line + n, sizeof(line) - n, "%sprofiles sent to Pyroscope at %s/ingest", n ? "\n" : "",
+                 d->pyroscope_url);
     return cp__strdup(line);
 }

@@ -34,7 +34,14 @@ typedef struct cp__dest {
     char url[2200];            /* full intake URL, "" = no upload   */
     char unix_socket[PATH_MAX];/* agent over a unix socket, or ""   */
     char api_key[256];         /* agentless only; never logged      */
+    char proxy[1024];          /* proxy_url setting, "" = environment */
+    char ca_file[PATH_MAX];    /* extra CA bundle for https, or ""  */
+    char pyroscope_url[2200];  /* Pyroscope server base URL, or ""  */
+    char pyroscope_auth[512];  /* "user:password" basic auth; never logged */
+    char pyroscope_tenant[256];/* X-Scope-OrgID, or ""              */
     int64_t timeout_ms;
+    int64_t max_bytes;         /* output_dir cap, 0 = none          */
+    int64_t max_age_s;         /* age limit, 0 = none               */
     int retries;
     unsigned queue_cap;
 } cp__dest;
@@ -45,6 +52,11 @@ typedef struct cp__dest {
 void cp__dest_from_config(const cp_config *c, cp__dest *d);
 /* One line per destination (caller frees). */
 char *cp__dest_describe(const cp__dest *d);
+/* What really happened at each destination since the run started ("no
+ * profile written to ... (N failed: why)"); the plan before any export.
+ * Caller frees. cp__dest_outcomes_reset starts the count anew. */
+char *cp__dest_describe_results(const cp__dest *d);
+void cp__dest_outcomes_reset(void);
 
 /* The exporter: a bounded queue drained by its own thread. */
 typedef struct cp__exporter cp__exporter;
@@ -69,12 +81,66 @@ void cp__exporter_stop(cp__exporter *e, int64_t deadline_ns);
 /* The exporters. abort is polled during transfers and retry waits. */
 int cp__export_file(const cp__dest *d, const cp__job *j);
 int cp__export_http(const cp__dest *d, const cp__job *j, atomic_bool *abort);
+/* Retention (export_retention.c): after a profile was written, delete
+ * this service's profiles older than max_age_s, then, while the
+ * directory's profiles exceed max_bytes, the oldest ones — this
+ * service's first, then others' — never the one just written (keep, a
+ * base name). Also removes this service's temp files left by a crash. */
+void cp__retention_apply(const cp__dest *d, const char *service, const char *keep);
+/* In a forked child: the pass's lock, fresh. */
+void cp__retention_after_fork(void);
 /* curl_global_init once per process (cp_start calls it). */
 void cp__http_global_init(void);
 
 /* event.json for j naming its one attachment (caller frees; NULL when out
  * of memory). The file sidecar is the same document. */
 char *cp__event_json(const cp__job *j, const char *attachment);
+
+/* mkdir -p; CP_OK when dir exists afterwards (CP_EIO, errno set). */
+int cp__mkdirs(const char *dir);
+/* Network options of a transfer to url (a CURL *): the proxy — d->proxy
+ * (the proxy_url setting) if set, else the environment (HTTPS_PROXY /
+ * https_proxy for https, HTTP_PROXY / http_proxy for http, ALL_PROXY),
+ * NO_PROXY / no_proxy honoured either way — and d->ca_file. */
+void cp__http_net_opts(void *curl_handle, const cp__dest *d, const char *url, const char *unix_socket);
+/* curl_easy_perform for an easy handle (a CURL *), on a multi handle of
+ * its own polled at most 50 ms at a time, given up (CURLE_ABORTED_BY_CALLBACK)
+ * within 50 ms of *abort being raised (abort may be NULL): the calling
+ * thread can always be joined. Returns a CURLcode. */
+int cp__http_perform(void *curl_handle, atomic_bool *abort);
+/* The options every transfer of ours sets (a CURL *): url, timeouts, no
+ * signals, user agent, discarded body, abort polled (NULL: never), errbuf
+ * (CURL_ERROR_SIZE), http/https only, proxy and CA (cp__http_net_opts). */
+void cp__http_base_opts(void *curl_handle, const cp__dest *d, const char *url, const char *unix_socket,
+                        int64_t timeout_ms, atomic_bool *abort, char *errbuf);
+/* "via proxy http://user:***@h:p (from HTTPS_PROXY)", "direct (NO_PROXY
+ * matches)" or "direct", for reports; the password is never shown. */
+void cp__http_proxy_describe(const cp__dest *d, const char *url, const char *unix_socket, char *out, size_t n);
+
+/* One multipart part; file NULL = a plain form field. */
+typedef struct cp__http_part {
+    const char *name, *file, *type;
+    const void *data;
+    size_t len;
+} cp__http_part;
+
+/* One upload request: where, what, and how to authenticate. */
+typedef struct cp__http_req {
+    const char *url;          /* full URL (with query)                 */
+    const char *shown;        /* the URL for messages (no query)       */
+    const char *unix_socket;  /* or NULL                               */
+    const cp__http_part *parts;
+    int nparts;
+    void *headers;            /* struct curl_slist *, caller's; or NULL */
+    const char *userpwd;      /* basic auth "user:password" or NULL    */
+} cp__http_req;
+
+/* POST r as multipart/form-data with d's timeout, proxy and CA, bounded
+ * retries (network errors and 5xx, never 4xx) and backoff, abort polled;
+ * the outcome is counted and logged (r->shown, never credentials). */
+int cp__http_upload(const cp__dest *d, const cp__http_req *r, const cp__job *j, atomic_bool *abort);
+/* The Pyroscope exporter (POST {pyroscope_url}/ingest, format=pprof). */
+int cp__export_pyroscope(const cp__dest *d, const cp__job *j, atomic_bool *abort);
 
 /* Remember path as the last profile file written (cp_last_profile_path). */
 void cp__export_set_last_path(const char *path);

@@ -4,9 +4,10 @@
  * Each profile becomes <dir>/<service>.<pid>.<seq>.pprof.gz (seq counts
  * the process's profiles from 1; see base_name for a reused pid) plus a
  * <same>.json sidecar (the event.json document: start, end, tags, runtime
- * info with metrics). Both are written to a temp file in the same
+ * info with metrics). Both are written to a unique temp file in the same
  * directory and renamed, so a reader never sees half a file; the sidecar
  * is renamed last, so a watcher that sees a .json finds its profile.
+ * Then export_retention.c keeps the directory under its caps.
  */
 #include "export.h"
 
@@ -15,6 +16,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +25,7 @@
 #include "metrics.h"
 
 static pthread_mutex_t g_path_lock = PTHREAD_MUTEX_INITIALIZER;
-static char g_last_path[PATH_MAX + 64]; /* g_path_lock */
+static char g_last_path[PATH_MAX + 512]; /* g_path_lock */
 
 void cp__export_set_last_path(const char *path)
 {
@@ -44,10 +46,10 @@ void cp__export_after_fork(void)
 {
     g_path_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     g_last_path[0] = 0;
+    cp__retention_after_fork();
 }
 
-/* mkdir -p; CP_OK when dir exists afterwards. */
-static int make_dirs(const char *dir)
+int cp__mkdirs(const char *dir)
 {
     char p[PATH_MAX];
     if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
@@ -78,15 +80,18 @@ static int write_all(int fd, const void *data, size_t n)
     return CP_OK;
 }
 
-/* Write data to path through "<path>.tmp" + rename. */
-static int write_atomic(const char *path, const void *data, size_t n)
+/* Write data to dir/name through a unique temp file ".<name>.XXXXXX.tmp"
+ * (mkostemps: O_EXCL, so two processes never share one) + rename. */
+static int write_atomic(const char *dir, const char *name, const void *data, size_t n)
 {
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char tmp[PATH_MAX + 512], path[PATH_MAX + 512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX.tmp", dir, name) >= (int)sizeof(tmp))
+        return CP_ETOOBIG;
+    int fd = mkostemps(tmp, 4, O_CLOEXEC);
     if (fd < 0)
         return CP_EIO;
-    int err = write_all(fd, data, n);
+    int err = fchmod(fd, 0644) == 0 ? write_all(fd, data, n) : CP_EIO;
     if (close(fd) != 0 && err == CP_OK)
         err = CP_EIO;
     if (err == CP_OK && rename(tmp, path) != 0)
@@ -98,21 +103,23 @@ static int write_atomic(const char *path, const void *data, size_t n)
 
 static int write_pair(const cp__dest *d, const cp__job *j, const char *base)
 {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s.pprof.gz", d->output_dir, base);
-    int err = write_atomic(path, j->pprof.data, j->pprof.len);
-    const char *slash = strrchr(path, '/');
-    char *sidecar = err == CP_OK ? cp__event_json(j, slash ? slash + 1 : path) : NULL;
+    char name[512];
+    snprintf(name, sizeof(name), "%s.pprof.gz", base);
+    int err = write_atomic(d->output_dir, name, j->pprof.data, j->pprof.len);
+    char *sidecar = err == CP_OK ? cp__event_json(j, name) : NULL;
     if (err == CP_OK && !sidecar)
         err = CP_ENOMEM;
     if (err == CP_OK) {
-        char json[PATH_MAX + 32];
-        snprintf(json, sizeof(json), "%s/%s.json", d->output_dir, base);
-        err = write_atomic(json, sidecar, strlen(sidecar));
+        char json[512];
+        snprintf(json, sizeof(json), "%s.json", base);
+        err = write_atomic(d->output_dir, json, sidecar, strlen(sidecar));
     }
     cp__free(sidecar);
-    if (err == CP_OK)
+    if (err == CP_OK) {
+        char path[PATH_MAX + 512];
+        snprintf(path, sizeof(path), "%s/%s", d->output_dir, name);
         cp__export_set_last_path(path);
+    }
     return err;
 }
 
@@ -133,13 +140,18 @@ int cp__export_file(const cp__dest *d, const cp__job *j)
 {
     char base[400];
     base_name(d, j, base, sizeof(base));
-    int err = make_dirs(d->output_dir);
+    int err = cp__mkdirs(d->output_dir);
     if (err == CP_OK)
         err = write_pair(d, j, base);
+    if (err == CP_OK)
+        cp__retention_apply(d, j->service, base);
     if (err != CP_OK) {
         int e = errno;
         cp__metrics_set_error("cannot write profile to %s: %s (%s)", d->output_dir, cp_strerror(err), strerror(e));
         cp_log(CP_LOG_ERROR, "cannot write profile to %s: %s (%s)", d->output_dir, cp_strerror(err), strerror(e));
+    } else {
+        cp_log(CP_LOG_DEBUG, "profile #%llu written to %s/%s.pprof.gz (%zu bytes)", (unsigned long long)j->seq,
+               d->output_dir, base, j->pprof.len);
     }
     return err;
 }

@@ -84,7 +84,16 @@ int cp__htab_insert(cp__htab *t, uint64_t hash, uint32_t id)
 uint64_t cp__hash_bytes(const void *data, size_t n, uint64_t seed)
 {
     const unsigned char *p = data;
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL), w;
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL), g = ~seed, w, x;
+    /* Two independent lanes (the multiplies overlap). Each step is a
+     * bijection of the lane for a given word; the final avalanche spreads
+     * every bit into the low bits the table uses. */
+    for (; n >= 16; n -= 16, p += 16) {
+        memcpy(&w, p, 8);
+        memcpy(&x, p + 8, 8);
+        h = ((h ^ w) * 0xbf58476d1ce4e5b9ULL) + (h >> 41);
+        g = ((g ^ x) * 0x94d049bb133111ebULL) + (g >> 37);
+    }
     for (; n >= 8; n -= 8, p += 8) {
         memcpy(&w, p, 8);
         h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
@@ -92,7 +101,7 @@ uint64_t cp__hash_bytes(const void *data, size_t n, uint64_t seed)
     }
     w = 0;
     memcpy(&w, p, n);
-    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x94d049bb133111ebULL;
+    h = (h ^ w ^ ((uint64_t)n << 56) ^ ((g << 17) | (g >> 47))) * 0x94d049bb133111ebULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     return h ^ (h >> 32);

@@ -9,6 +9,7 @@
  * hands its CPU time to g_retired_ns so its cost is not lost.
  */
 #include "metrics.h"
+#include "contprof_os.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -41,17 +42,9 @@ static int64_t g_last_proc, g_last_prof, g_last_hook;
 static double g_last_pct;
 static char g_last_error[256];
 
-static int64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    if (clock_gettime(id, &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int64_t cp_now_ns(void)
 {
-    return clock_ns(CLOCK_MONOTONIC); /* clock_gettime is async-signal-safe */
+    return cp_os_kernel_clock_ns(CLOCK_MONOTONIC); /* signal-safe; see contprof_os.h */
 }
 
 void cp_metrics_add_taken(uint64_t n) { atomic_fetch_add_explicit(&g_c.taken, n, memory_order_relaxed); }
@@ -99,7 +92,7 @@ int cp_thread_register_self(void)
     clockid_t cid;
     if (pthread_getcpuclockid(pthread_self(), &cid) != 0)
         return CP_EINVAL;
-    int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    int64_t now = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     int err = CP_EFULL;
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < MAX_THREADS; i++) {
@@ -118,7 +111,7 @@ int cp_thread_register_self(void)
 
 void cp_thread_unregister_self(void)
 {
-    int64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    int64_t now = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < MAX_THREADS; i++) {
         if (g_threads[i].used && pthread_equal(g_threads[i].tid, pthread_self())) {
@@ -139,7 +132,7 @@ static int64_t profiler_cpu_locked(void)
         reg_thread *t = &g_threads[i];
         if (!t->used)
             continue;
-        int64_t v = clock_ns(t->clock);
+        int64_t v = cp_os_kernel_clock_ns(t->clock);
         if (v >= t->last_ns)
             t->last_ns = v;
         sum += t->last_ns - t->base_ns;
@@ -150,7 +143,7 @@ static int64_t profiler_cpu_locked(void)
 void cp__metrics_span_begin(void)
 {
     pthread_mutex_lock(&g_lock);
-    g_span_proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    g_span_proc = cp_os_kernel_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     g_span_prof = profiler_cpu_locked();
     g_span_hook = atomic_load(&g_c.hook_ns);
     pthread_mutex_unlock(&g_lock);
@@ -159,12 +152,18 @@ void cp__metrics_span_begin(void)
 void cp__metrics_span_end(void)
 {
     pthread_mutex_lock(&g_lock);
-    int64_t proc = clock_ns(CLOCK_PROCESS_CPUTIME_ID), prof = profiler_cpu_locked();
+    int64_t proc = cp_os_kernel_clock_ns(CLOCK_PROCESS_CPUTIME_ID), prof = profiler_cpu_locked();
     int64_t hook = atomic_load(&g_c.hook_ns);
     g_last_proc = proc - g_span_proc;
     g_last_prof = prof - g_span_prof;
     g_last_hook = hook - g_span_hook;
-    g_last_pct = g_last_proc > 0 ? 100.0 * (double)(g_last_prof + g_last_hook) / (double)g_last_proc : 0.0;
+    /* Relative to what the program alone used (process CPU minus ours), as
+     * a with/without comparison measures it; the program's share is at
+     * least 1% of the process so that the figure stays finite. */
+    int64_t cost = g_last_prof + g_last_hook, own = g_last_proc - cost;
+    if (own < g_last_proc / 100)
+        own = g_last_proc / 100;
+    g_last_pct = own > 0 ? 100.0 * (double)cost / (double)own : 0.0;
     g_span_proc = proc;
     g_span_prof = prof;
     g_span_hook = hook;

@@ -27,6 +27,9 @@ typedef struct cp__pb {
     size_t out_start; /* out->len at init, restored on error             */
     bool gzip;
     bool z_ready; /* zs initialised                                      */
+    bool z_huffman; /* Huffman-only from now on: LZ77 was not paying      */
+    bool z_stored;  /* stored blocks from now on: Huffman was not paying  */
+    uint64_t z_in0, z_out0; /* totals when Huffman-only began          */
     int nest;     /* open messages                                       */
     int err;      /* first error, CP_OK while none                       */
     z_stream zs;

@@ -19,7 +19,7 @@
 enum { DEFAULT_MAX_INFLATED = 256u << 20, INFLATE_CHUNK = 64 * 1024 };
 
 enum {
-    F_SAMPLE_TYPE = 1, F_SAMPLE = 2, F_LOCATION = 4, F_FUNCTION = 5, F_STRING = 6,
+    F_SAMPLE_TYPE = 1, F_SAMPLE = 2, F_MAPPING = 3, F_LOCATION = 4, F_FUNCTION = 5, F_STRING = 6,
     F_TIME = 9, F_DURATION = 10, F_PERIOD_TYPE = 11, F_PERIOD = 12, F_COMMENT = 13,
     F_DEFAULT_TYPE = 14,
 };
@@ -77,7 +77,7 @@ static int gunzip(const uint8_t *data, size_t len, size_t max, cp_buf *out)
 }
 
 typedef struct counts {
-    size_t types, samples, locations, functions, strings, comments;
+    size_t types, samples, mappings, locations, functions, strings, comments;
 } counts;
 
 /* Pass 1: count the repeated fields; check the framing of every field. */
@@ -88,12 +88,13 @@ static int count_fields(cp__pbr r, counts *c)
         int w;
         if (!cp__pbr_key(&r, &f, &w))
             return CP_ECORRUPT;
-        bool is_msg = f == F_SAMPLE_TYPE || f == F_SAMPLE || f == F_LOCATION || f == F_FUNCTION ||
-                      f == F_STRING || f == F_PERIOD_TYPE;
+        bool is_msg = f == F_SAMPLE_TYPE || f == F_SAMPLE || f == F_MAPPING || f == F_LOCATION ||
+                      f == F_FUNCTION || f == F_STRING || f == F_PERIOD_TYPE;
         if (is_msg && w != CP__WIRE_LEN)
             return CP_ECORRUPT;
         c->types += f == F_SAMPLE_TYPE;
         c->samples += f == F_SAMPLE;
+        c->mappings += f == F_MAPPING;
         c->locations += f == F_LOCATION;
         c->functions += f == F_FUNCTION;
         c->strings += f == F_STRING;
@@ -114,8 +115,9 @@ static int alloc_tables(cp__pprof_priv *pp, const counts *c)
     p->functions = cp__arena_array(a, c->functions, sizeof *p->functions);
     p->strings = cp__arena_array(a, c->strings, sizeof *p->strings);
     p->comments = cp__arena_array(a, c->comments, sizeof *p->comments);
+    p->mappings = cp__arena_array(a, c->mappings, sizeof *p->mappings);
     if (!p->sample_types || !p->samples || !p->locations || !p->functions || !p->strings ||
-        !p->comments)
+        !p->comments || !p->mappings)
         return CP_ENOMEM;
     p->n_sample_types = c->types; /* known up front: samples check against it */
     p->period_type.type = p->period_type.unit = "";
@@ -197,6 +199,10 @@ static int parse_field(cp__pprof_priv *pp, cp__pbr *r, uint32_t f, int w, size_t
     case F_SAMPLE:
         return cp__pbr_len(r, &sub) ? cp__pprof_parse_sample(pp, sub, &p->samples[p->n_samples++])
                                     : CP_ECORRUPT;
+    case F_MAPPING:
+        return cp__pbr_len(r, &sub)
+                   ? cp__pprof_parse_mapping(pp, sub, &p->mappings[p->n_mappings++])
+                   : CP_ECORRUPT;
     case F_LOCATION:
         return cp__pbr_len(r, &sub)
                    ? cp__pprof_parse_location(pp, sub, &p->locations[p->n_locations++])
@@ -248,7 +254,7 @@ static int decode_raw(const uint8_t *data, size_t len, cp__pprof_priv *pp)
     pp->arena.budget = len > (SIZE_MAX - DECODED_MIN) / DECODED_PER_BYTE
                            ? SIZE_MAX
                            : len * DECODED_PER_BYTE + DECODED_MIN;
-    counts c = {0, 0, 0, 0, 0, 0};
+    counts c = {0, 0, 0, 0, 0, 0, 0};
     int rc = count_fields(r, &c);
     if (rc == CP_OK)
         rc = alloc_tables(pp, &c);

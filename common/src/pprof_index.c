@@ -123,6 +123,11 @@ static uint64_t func_id(const cp_pprof *pp, size_t i)
     return pp->functions[i].id;
 }
 
+static uint64_t map_id(const cp_pprof *pp, size_t i)
+{
+    return pp->mappings[i].id;
+}
+
 /* Index in a table of n entries with the given id, or SIZE_MAX. */
 static size_t find(const cp__id_slot *sorted, size_t n, uint64_t id)
 {
@@ -159,6 +164,24 @@ const cp_pprof_function *cp_pprof_function_by_id(const cp_pprof *pp, uint64_t id
     return i == SIZE_MAX ? NULL : &pp->functions[i];
 }
 
+/* The mapping with this id, or NULL. pp is only read. */
+const cp_pprof_mapping *cp_pprof_mapping_by_id(const cp_pprof *pp, uint64_t id)
+{
+    if (!pp)
+        return NULL;
+    const cp__pprof_priv *pv = (const cp__pprof_priv *)pp;
+    size_t i = find(pv->map_sorted, pp->n_mappings, id);
+    return i == SIZE_MAX ? NULL : &pp->mappings[i];
+}
+
+static void resolve_mapping_files(cp_pprof *pp)
+{
+    for (size_t i = 0; i < pp->n_locations; i++) {
+        const cp_pprof_mapping *m = cp_pprof_mapping_by_id(pp, pp->locations[i].mapping_id);
+        pp->locations[i].mapping_file = m ? m->filename : "";
+    }
+}
+
 static int check_refs(const cp_pprof *pp)
 {
     for (size_t i = 0; i < pp->n_samples; i++)
@@ -177,6 +200,10 @@ int cp__pprof_index(cp__pprof_priv *pp)
     int rc = build_index(pp, pp->pub.n_locations, loc_id, &pp->loc_sorted);
     if (rc == CP_OK)
         rc = build_index(pp, pp->pub.n_functions, func_id, &pp->func_sorted);
+    if (rc == CP_OK)
+        rc = build_index(pp, pp->pub.n_mappings, map_id, &pp->map_sorted);
+    if (rc == CP_OK)
+        resolve_mapping_files(&pp->pub);
     return rc == CP_OK ? check_refs(&pp->pub) : rc;
 }
 

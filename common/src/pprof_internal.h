@@ -36,6 +36,7 @@ typedef struct cp__pprof_priv {
     cp__arena arena;
     cp__id_slot *loc_sorted;    /* NULL when ids are dense 1-based */
     cp__id_slot *func_sorted;
+    cp__id_slot *map_sorted;
     const char *default_type;   /* raw default_sample_type string */
     size_t n_types_read;        /* sample types parsed so far (pass 3) */
 } cp__pprof_priv;
@@ -49,10 +50,13 @@ int cp__pprof_parse_value_type(cp__pprof_priv *pp, cp__pbr r, cp_sample_type *ou
 int cp__pprof_parse_sample(cp__pprof_priv *pp, cp__pbr r, cp_pprof_sample *out);
 int cp__pprof_parse_location(cp__pprof_priv *pp, cp__pbr r, cp_pprof_location *out);
 int cp__pprof_parse_function(cp__pprof_priv *pp, cp__pbr r, cp_pprof_function *out);
+int cp__pprof_parse_mapping(cp__pprof_priv *pp, cp__pbr r, cp_pprof_mapping *out);
 
 /* Build the id indexes and check every reference (sample → location,
  * line → function) and id uniqueness. CP_ECORRUPT on a dangling or
- * duplicate id. */
+ * duplicate id. A location's mapping_file is resolved here; a dangling
+ * mapping id is tolerated (mapping_file ""), as pprof readers do not need
+ * mappings to show a profile. */
 int cp__pprof_index(cp__pprof_priv *pp);
 
 #endif /* CP_PPROF_INTERNAL_H */

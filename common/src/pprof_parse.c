@@ -1,6 +1,6 @@
 /*
  * pprof_parse.c — parsers for the messages inside a pprof Profile:
- * ValueType, Sample (+ Label), Location (+ Line), Function.
+ * ValueType, Sample (+ Label), Mapping, Location (+ Line), Function.
  *
  * Input is untrusted: each repeated field is counted in a first scan so
  * arrays are sized from what is really there, wire types are checked for
@@ -239,6 +239,41 @@ int cp__pprof_parse_function(cp__pprof_priv *pp, cp__pbr r, cp_pprof_function *o
             out->start_line = (int64_t)v;
         else if (f != 1 && f != 5)
             CORRUPT_UNLESS(cp__pbr_skip(&r, w));
+        if (rc != CP_OK)
+            return rc;
+    }
+    CORRUPT_UNLESS(out->id != 0);
+    return CP_OK;
+}
+
+/* One field of a Mapping: 1 id, 2-4 addresses, 5 filename, 6 build id,
+ * 7-10 the has_* flags. */
+static int mapping_field(cp__pprof_priv *pp, cp__pbr *r, uint32_t f, int w, cp_pprof_mapping *out)
+{
+    uint64_t v;
+    if (f == 5 || f == 6)
+        return read_str(pp, r, w, f == 5 ? &out->filename : &out->build_id);
+    if (f < 1 || f > 10)
+        return cp__pbr_skip(r, w) ? CP_OK : CP_ECORRUPT;
+    CORRUPT_UNLESS(read_scalar(r, w, &v) == CP_OK);
+    uint64_t *nums[] = {&out->id, &out->memory_start, &out->memory_limit, &out->file_offset};
+    bool *flags[] = {&out->has_functions, &out->has_filenames, &out->has_line_numbers,
+                     &out->has_inline_frames};
+    if (f <= 4)
+        *nums[f - 1] = v;
+    else
+        *flags[f - 7] = v != 0;
+    return CP_OK;
+}
+
+int cp__pprof_parse_mapping(cp__pprof_priv *pp, cp__pbr r, cp_pprof_mapping *out)
+{
+    out->filename = out->build_id = "";
+    while (r.p < r.end) {
+        uint32_t f;
+        int w;
+        CORRUPT_UNLESS(cp__pbr_key(&r, &f, &w));
+        int rc = mapping_field(pp, &r, f, w, out);
         if (rc != CP_OK)
             return rc;
     }

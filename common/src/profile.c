@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "frame_dict.h"
 #include "profile_internal.h"
 
 static const cp_limits default_limits = {
@@ -76,6 +77,7 @@ cp_profile *cp_profile_new(const cp_sample_type *types, size_t ntypes, const cp_
     cp__htab_init(&p->func_index);
     cp__htab_init(&p->loc_index);
     cp__htab_init(&p->sample_index);
+    cp__htab_init(&p->stackc_index);
     p->ntypes = ntypes;
     p->type_strs = cp__calloc(2 * ntypes, sizeof *p->type_strs);
     if (!p->type_strs || intern_types(p, types) != CP_OK) {
@@ -97,25 +99,60 @@ void cp_profile_free(cp_profile *p)
     cp__ptables_free(p);
     cp__free(p->type_strs);
     cp__free(p->comments);
+    cp__free(p->id_loc);
+    cp__stackc_free(p);
     cp__free(p);
 }
 
-/* Intern one frame (strings, function, location); its location index goes
- * to *loc. */
-static int intern_frame(cp_profile *p, const char *name, const char *sys, const char *file,
-                        int64_t line, uint32_t *loc)
+/* Is a missing system name written as the name (pprof readers then
+ * "demangle" it)? Only for native code and older front ends: for other
+ * kinds it stays empty, because `go tool pprof` strips <...> from names
+ * equal to their system name, and "<3 frames omitted>" or "<module>"
+ * would show as "". */
+static bool system_name_is_name(cp_frame_kind kind)
 {
-    cp__pfunc f;
-    int rc = cp__pstr_intern(p, name, true, &f.name);
+    return kind == CP_FRAME_UNSPECIFIED || kind == CP_FRAME_NATIVE || kind == CP_FRAME_KERNEL ||
+           (unsigned)kind >= CP_FRAME__COUNT;
+}
+
+/* Intern one frame (strings, function, mapping, location); its location
+ * index goes to *loc. */
+static int intern_frame(cp_profile *p, const cp_frame *fr, bool capped, uint32_t *loc)
+{
+    cp__pfunc f = {.start_line = fr->start_line};
+    int rc = cp__pstr_intern(p, fr->name, capped, &f.name);
+    if (rc == CP_OK && fr->system_name)
+        rc = cp__pstr_intern(p, fr->system_name, capped, &f.system_name);
+    else
+        f.system_name = system_name_is_name(fr->kind) ? f.name : 0;
     if (rc == CP_OK)
-        rc = sys ? cp__pstr_intern(p, sys, true, &f.system_name) : (f.system_name = f.name, CP_OK);
+        rc = cp__pstr_intern(p, fr->filename ? fr->filename : "", capped, &f.filename);
+    cp__ploc l = {0, 0, fr->line};
     if (rc == CP_OK)
-        rc = cp__pstr_intern(p, file ? file : "", true, &f.filename);
-    cp__ploc l = {0, line};
+        rc = cp__pmap_intern(p, fr->kind, fr->module, capped, &l.map1);
     if (rc == CP_OK)
-        rc = cp__pfunc_intern(p, &f, true, &l.func);
+        rc = cp__pfunc_intern(p, &f, capped, &l.func);
     if (rc == CP_OK)
-        rc = cp__ploc_intern(p, &l, true, loc);
+        rc = cp__ploc_intern(p, &l, capped, loc);
+    return rc;
+}
+
+/* End a truncated stack (locs[0..*nlocs)) with "<n frames omitted>". The
+ * last one is cached: deep recursion repeats the same n. */
+static int intern_omitted(cp_profile *p, size_t n, uint32_t *locs, size_t *nlocs)
+{
+    if (p->omit_loc1 && p->omit_n == n) {
+        locs[(*nlocs)++] = p->omit_loc1 - 1;
+        return CP_OK;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "<%zu frames omitted>", n);
+    cp_frame omitted = {name, NULL, NULL, 0, CP_FRAME_PSEUDO, NULL};
+    int rc = intern_frame(p, &omitted, true, &locs[*nlocs]);
+    if (rc == CP_OK) {
+        p->omit_n = n;
+        p->omit_loc1 = locs[(*nlocs)++] + 1;
+    }
     return rc;
 }
 
@@ -126,23 +163,16 @@ static int intern_stack(cp_profile *p, const cp_frame *frames, size_t nframes, u
 {
     size_t keep = nframes <= p->lim.max_frames ? nframes : p->lim.max_frames - 1;
     int rc = CP_OK;
-    if (!p->fcache && keep > 0) /* optional: without it, every frame is hashed */
-        p->fcache = cp__calloc(CP__FCACHE_SIZE, sizeof *p->fcache);
     for (size_t i = 0; rc == CP_OK && i < keep; i++) {
         const cp_frame *f = &frames[i];
         if (cp__fcache_get(p, f, &locs[i]))
             continue;
-        rc = intern_frame(p, f->name, f->system_name, f->filename, f->line, &locs[i]);
+        rc = intern_frame(p, f, true, &locs[i]);
         if (rc == CP_OK)
             cp__fcache_put(p, f, locs[i]);
     }
     *nlocs = keep;
-    if (rc != CP_OK || keep == nframes)
-        return rc;
-    char name[64];
-    snprintf(name, sizeof name, "<%zu frames omitted>", nframes - keep);
-    *nlocs = keep + 1;
-    return intern_frame(p, name, NULL, NULL, 0, &locs[keep]);
+    return rc != CP_OK || keep == nframes ? rc : intern_omitted(p, nframes - keep, locs, nlocs);
 }
 
 static int label_cmp(const cp__plabel *a, const cp__plabel *b)
@@ -168,16 +198,29 @@ static void sort_labels(cp__plabel *l, size_t n)
     }
 }
 
+int cp__intern_label_str(cp_profile *p, const char *s, uint32_t *id)
+{
+    cp__scache_entry *e = &p->scache[cp__hash_mix(0, (uintptr_t)s) & (CP__SCACHE_SIZE - 1)];
+    if (e->s == s && e->id1 && strcmp(p->st.strs[e->id1 - 1].s, s) == 0) {
+        *id = e->id1 - 1;
+        return CP_OK;
+    }
+    int rc = cp__pstr_intern(p, s, true, id);
+    if (rc == CP_OK)
+        *e = (cp__scache_entry){s, *id + 1};
+    return rc;
+}
+
 static int intern_labels(cp_profile *p, const cp_label *labels, size_t n, cp__plabel *out)
 {
     for (size_t i = 0; i < n; i++) {
         cp__plabel *l = &out[i];
         *l = (cp__plabel){0, 0, 0, labels[i].str ? 0 : labels[i].num};
-        int rc = cp__pstr_intern(p, labels[i].key, true, &l->key);
+        int rc = cp__intern_label_str(p, labels[i].key, &l->key);
         if (rc == CP_OK && labels[i].str)
-            rc = cp__pstr_intern(p, labels[i].str, true, &l->str);
+            rc = cp__intern_label_str(p, labels[i].str, &l->str);
         if (rc == CP_OK && !labels[i].str && labels[i].num_unit)
-            rc = cp__pstr_intern(p, labels[i].num_unit, true, &l->unit);
+            rc = cp__intern_label_str(p, labels[i].num_unit, &l->unit);
         if (rc != CP_OK)
             return rc;
     }
@@ -194,9 +237,7 @@ typedef struct sample_key {
 
 static uint64_t key_hash(const sample_key *k)
 {
-    uint64_t h = cp__hash_mix(k->nlocs, k->nlabels);
-    for (size_t i = 0; i < k->nlocs; i++)
-        h = cp__hash_mix(h, k->locs[i]);
+    uint64_t h = cp__hash_bytes(k->locs, k->nlocs * sizeof *k->locs, k->nlabels);
     for (size_t i = 0; i < k->nlabels; i++) {
         const cp__plabel *l = &k->labels[i];
         h = cp__hash_mix(h, ((uint64_t)l->key << 32) | l->str);
@@ -221,14 +262,6 @@ static bool sample_eq(const void *ctx, uint32_t id, const void *key)
     return true;
 }
 
-/* Saturating sums: a counter pinned at INT64_MAX is truer than a wrapped
- * negative one. */
-static void sum_values(int64_t *dst, const int64_t *src, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (__builtin_add_overflow(dst[i], src[i], &dst[i]))
-            dst[i] = src[i] < 0 ? INT64_MIN : INT64_MAX;
-}
 
 static int new_sample(cp_profile *p, const sample_key *k, uint64_t h, const int64_t *values,
                       bool capped, uint32_t *index)
@@ -264,7 +297,7 @@ static int add_values(cp_profile *p, const sample_key *k, const int64_t *values,
     uint64_t h = key_hash(k);
     uint32_t id = cp__htab_find(&p->sample_index, h, sample_eq, p, k);
     if (id != CP__HTAB_NONE) {
-        sum_values(p->samples[id]->values, values, p->ntypes);
+        cp__sum_values(p->samples[id]->values, values, p->ntypes);
         *index = id;
         return CP_OK;
     }
@@ -277,19 +310,13 @@ static int add_values(cp_profile *p, const sample_key *k, const int64_t *values,
 static int add_overflow(cp_profile *p, const int64_t *values, int cause)
 {
     if (p->overflow >= 0) {
-        sum_values(p->samples[p->overflow]->values, values, p->ntypes);
+        cp__sum_values(p->samples[p->overflow]->values, values, p->ntypes);
         p->overflowed++;
         return cause;
     }
-    cp__pfunc f = {0, 0, 0};
-    cp__ploc l = {0, 0};
+    static const cp_frame overflow = {"[overflow]", NULL, NULL, 0, CP_FRAME_PSEUDO, NULL};
     uint32_t loc, idx;
-    int rc = cp__pstr_intern(p, "[overflow]", false, &f.name);
-    f.system_name = f.name;
-    if (rc == CP_OK)
-        rc = cp__pfunc_intern(p, &f, false, &l.func);
-    if (rc == CP_OK)
-        rc = cp__ploc_intern(p, &l, false, &loc);
+    int rc = intern_frame(p, &overflow, false, &loc);
     sample_key k = {&loc, 1, NULL, 0};
     if (rc == CP_OK)
         rc = add_values(p, &k, values, false, &idx);
@@ -298,6 +325,23 @@ static int add_overflow(cp_profile *p, const int64_t *values, int cause)
     p->overflow = (long)idx;
     p->overflowed++;
     return cause;
+}
+
+/* Second half of an add: labels, then the sample for locs[nlocs] (rc is
+ * the stack's interning result); a full table or no memory routes the
+ * values to [overflow]. */
+static int add_stack(cp_profile *p, int rc, const uint32_t *locs, size_t nlocs,
+                     const int64_t *values, const cp_label *labels, size_t nlabels, uint32_t *idx)
+{
+    cp__plabel labs[CP__MAX_LABELS];
+    sample_key k = {locs, nlocs, labs, nlabels};
+    if (rc == CP_OK)
+        rc = intern_labels(p, labels, nlabels, labs);
+    if (rc == CP_OK)
+        rc = add_values(p, &k, values, true, idx);
+    if (rc == CP_EFULL || rc == CP_ENOMEM)
+        return add_overflow(p, values, rc);
+    return rc;
 }
 
 static int check_add_args(const cp_profile *p, const cp_frame *frames, size_t nframes,
@@ -325,16 +369,103 @@ int cp_profile_add(cp_profile *p, const cp_frame *frames, size_t nframes, const 
         return rc;
     p->adds++;
     uint32_t locs[CP__MAX_FRAMES_HARD];
-    cp__plabel labs[CP__MAX_LABELS];
-    sample_key k = {locs, 0, labs, nlabels};
-    rc = intern_stack(p, frames, nframes, locs, &k.nlocs);
-    if (rc == CP_OK)
-        rc = intern_labels(p, labels, nlabels, labs);
+    size_t nlocs = 0;
+    rc = intern_stack(p, frames, nframes, locs, &nlocs);
     uint32_t idx;
+    return add_stack(p, rc, locs, nlocs, values, labels, nlabels, &idx);
+}
+
+/* Location of dictionary id, interning its frame on first use in p. */
+static int id_location(cp_profile *p, const cp_frame_dict *d, uint32_t id, uint32_t *loc)
+{
+    const cp_frame *f = cp__frame_dict_get(d, id);
+    int rc = intern_frame(p, f, true, loc);
     if (rc == CP_OK)
-        rc = add_values(p, &k, values, true, &idx);
-    if (rc == CP_EFULL || rc == CP_ENOMEM)
-        return add_overflow(p, values, rc);
+        p->id_loc[id] = *loc + 1;
+    return rc;
+}
+
+/* Grow id_loc (zero-filled) to cover every id of d. */
+static int id_loc_cover(cp_profile *p, const cp_frame_dict *d)
+{
+    size_t need = cp_frame_dict_size(d) + 1, old = p->id_loc_cap;
+    if (need <= old)
+        return CP_OK;
+    int rc = cp__grow_array((void **)&p->id_loc, &p->id_loc_cap, need, sizeof *p->id_loc);
+    if (rc == CP_OK)
+        memset(p->id_loc + old, 0, (p->id_loc_cap - old) * sizeof *p->id_loc);
+    return rc;
+}
+
+/* The ids' locations into locs[] when every frame was seen in p before:
+ * one load per frame. Returns how many it did: keep, or the index of the
+ * first id not yet in p (or invalid, or all of them if p has no map). */
+static size_t translate_seen(const cp_profile *p, const uint32_t *ids, size_t keep, uint32_t max,
+                             uint32_t *locs)
+{
+    if (max >= p->id_loc_cap)
+        return 0;
+    const uint32_t *map = p->id_loc;
+    size_t i = 0;
+    for (; i < keep; i++) {
+        uint32_t id = ids[i];
+        if (id - 1u >= max || !map[id]) /* id 0 wraps to UINT32_MAX */
+            break;
+        locs[i] = map[id] - 1;
+    }
+    return i;
+}
+
+/* The ids' locations into locs[], truncated like intern_stack; CP_EINVAL
+ * (only new frames interned) for an id d never handed out. */
+static int translate_stack(cp_profile *p, const cp_frame_dict *d, const uint32_t *ids, size_t n,
+                           uint32_t *locs, size_t *nlocs)
+{
+    uint32_t max = (uint32_t)cp_frame_dict_size(d);
+    size_t keep = n <= p->lim.max_frames ? n : p->lim.max_frames - 1;
+    size_t i = translate_seen(p, ids, keep, max, locs);
+    int rc = i == keep ? CP_OK : id_loc_cover(p, d);
+    for (; rc == CP_OK && i < keep; i++) {
+        uint32_t id = ids[i];
+        if (id - 1u >= max)
+            return CP_EINVAL;
+        if (p->id_loc[id])
+            locs[i] = p->id_loc[id] - 1;
+        else
+            rc = id_location(p, d, id, &locs[i]);
+    }
+    for (i = keep; i < n; i++) /* the truncated part is checked too */
+        if (ids[i] - 1u >= max)
+            return CP_EINVAL;
+    *nlocs = keep;
+    return rc != CP_OK || keep == n ? rc : intern_omitted(p, n - keep, locs, nlocs);
+}
+
+/* See contprof.h. Not thread-safe, like cp_profile_add. */
+int cp_profile_add_ids(cp_profile *p, const cp_frame_dict *d, const uint32_t *ids, size_t n,
+                       const int64_t *values, const cp_label *labels, size_t nlabels)
+{
+    if (!p || !values || (nlabels && !labels) || nlabels > CP__MAX_LABELS || !d || (n && !ids))
+        return CP_EINVAL;
+    for (size_t i = 0; i < nlabels; i++)
+        if (!labels[i].key)
+            return CP_EINVAL;
+    int rc;
+    uint64_t h = cp__stackc_hash(ids, n, labels, nlabels);
+    if (cp__stackc_add(p, h, ids, n, labels, nlabels, values)) {
+        p->adds++;
+        return CP_OK;
+    }
+    uint32_t locs[CP__MAX_FRAMES_HARD];
+    size_t nlocs = 0;
+    rc = translate_stack(p, d, ids, n, locs, &nlocs);
+    if (rc == CP_EINVAL)
+        return rc;
+    p->adds++;
+    uint32_t idx;
+    rc = add_stack(p, rc, locs, nlocs, values, labels, nlabels, &idx);
+    if (rc == CP_OK)
+        cp__stackc_put(p, h, ids, n, labels, nlabels, idx);
     return rc;
 }
 

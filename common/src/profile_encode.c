@@ -12,6 +12,7 @@
 enum {
     PROFILE_SAMPLE_TYPE = 1,
     PROFILE_SAMPLE = 2,
+    PROFILE_MAPPING = 3,
     PROFILE_LOCATION = 4,
     PROFILE_FUNCTION = 5,
     PROFILE_STRING_TABLE = 6,
@@ -52,11 +53,26 @@ static void encode_sample(cp__pb *pb, const cp_profile *p, const cp__psample *s)
     cp__pb_end(pb, PROFILE_SAMPLE, m);
 }
 
-/* Location: id, one Line {function_id, line}; no mapping, no address. */
+/* Mapping: id and file name; no addresses. has_functions, has_filenames
+ * and has_line_numbers are set so pprof never tries to symbolise it. */
+static void encode_mapping(cp__pb *pb, size_t index, const cp__pmap *m)
+{
+    size_t msg = cp__pb_start(pb);
+    cp__pb_uint64(pb, 1, index + 1);
+    cp__pb_int64_opt(pb, 5, m->file);
+    cp__pb_int64(pb, 7, 1);
+    cp__pb_int64(pb, 8, 1);
+    cp__pb_int64(pb, 9, 1);
+    cp__pb_end(pb, PROFILE_MAPPING, msg);
+}
+
+/* Location: id, its mapping (if any), one Line {function_id, line}; no
+ * address. */
 static void encode_location(cp__pb *pb, size_t index, const cp__ploc *l)
 {
     size_t m = cp__pb_start(pb);
     cp__pb_uint64(pb, 1, index + 1);
+    cp__pb_int64_opt(pb, 2, l->map1);
     size_t line = cp__pb_start(pb);
     cp__pb_uint64(pb, 1, (uint64_t)l->func + 1);
     cp__pb_int64_opt(pb, 2, l->line);
@@ -71,6 +87,7 @@ static void encode_function(cp__pb *pb, size_t index, const cp__pfunc *f)
     cp__pb_int64_opt(pb, 2, f->name);
     cp__pb_int64_opt(pb, 3, f->system_name);
     cp__pb_int64_opt(pb, 4, f->filename);
+    cp__pb_int64_opt(pb, 5, f->start_line);
     cp__pb_end(pb, PROFILE_FUNCTION, m);
 }
 
@@ -80,6 +97,8 @@ static void encode_tables(cp__pb *pb, const cp_profile *p)
         encode_value_type(pb, PROFILE_SAMPLE_TYPE, p->type_strs[2 * i], p->type_strs[2 * i + 1]);
     for (size_t i = 0; i < p->nsamples; i++)
         encode_sample(pb, p, p->samples[i]);
+    for (size_t i = 0; i < p->nmaps; i++)
+        encode_mapping(pb, i, &p->maps[i]);
     for (size_t i = 0; i < p->nlocs; i++)
         encode_location(pb, i, &p->locs[i]);
     for (size_t i = 0; i < p->nfuncs; i++)

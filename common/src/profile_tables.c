@@ -12,8 +12,9 @@
 #include "alloc.h"
 #include "profile_internal.h"
 
-/* Bytes kept free in the string table for "[overflow]" (with its NUL). */
-enum { OVERFLOW_NAME_SIZE = sizeof "[overflow]" };
+/* Bytes kept free in the string table for "[overflow]" and the "[pseudo]"
+ * mapping it sits in (with their NULs). */
+enum { OVERFLOW_NAME_SIZE = sizeof "[overflow]", PSEUDO_MAP_SIZE = sizeof "[pseudo]" };
 
 int cp__grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -53,7 +54,12 @@ static bool str_eq(const void *ctx, uint32_t id, const void *key)
 static bool str_fits(const cp_profile *p, size_t len)
 {
     size_t extra_bytes = reserve(p) ? OVERFLOW_NAME_SIZE : 0;
-    if (p->st.n + reserve(p) >= p->lim.max_strings)
+    size_t extra = reserve(p);
+    if (!p->kind_map1[CP_FRAME_PSEUDO]) {
+        extra_bytes += PSEUDO_MAP_SIZE;
+        extra++;
+    }
+    if (p->st.n + extra >= p->lim.max_strings)
         return false;
     return p->st.bytes + len + 1 + extra_bytes <= p->lim.max_string_bytes;
 }
@@ -98,13 +104,15 @@ static uint64_t func_hash(const cp__pfunc *f)
 {
     uint64_t h = cp__hash_mix(0x66756e63, f->name);
     h = cp__hash_mix(h, f->system_name);
+    h = cp__hash_mix(h, (uint64_t)f->start_line);
     return cp__hash_mix(h, f->filename);
 }
 
 static bool func_eq(const void *ctx, uint32_t id, const void *key)
 {
     const cp__pfunc *a = &((const cp_profile *)ctx)->funcs[id], *b = key;
-    return a->name == b->name && a->system_name == b->system_name && a->filename == b->filename;
+    return a->name == b->name && a->system_name == b->system_name && a->filename == b->filename &&
+           a->start_line == b->start_line;
 }
 
 int cp__pfunc_intern(cp_profile *p, const cp__pfunc *f, bool capped, uint32_t *index)
@@ -127,13 +135,14 @@ int cp__pfunc_intern(cp_profile *p, const cp__pfunc *f, bool capped, uint32_t *i
 
 static uint64_t loc_hash(const cp__ploc *l)
 {
-    return cp__hash_mix(cp__hash_mix(0x6c6f63, l->func), (uint64_t)l->line);
+    uint64_t h = cp__hash_mix(0x6c6f63, ((uint64_t)l->map1 << 32) | l->func);
+    return cp__hash_mix(h, (uint64_t)l->line);
 }
 
 static bool loc_eq(const void *ctx, uint32_t id, const void *key)
 {
     const cp__ploc *a = &((const cp_profile *)ctx)->locs[id], *b = key;
-    return a->func == b->func && a->line == b->line;
+    return a->func == b->func && a->map1 == b->map1 && a->line == b->line;
 }
 
 int cp__ploc_intern(cp_profile *p, const cp__ploc *l, bool capped, uint32_t *index)
@@ -154,7 +163,57 @@ int cp__ploc_intern(cp_profile *p, const cp__ploc *l, bool capped, uint32_t *ind
     return CP_OK;
 }
 
-/* Release the string, function and location tables. */
+static bool map_eq(const void *ctx, uint32_t id, const void *key)
+{
+    return ((const cp_profile *)ctx)->maps[id].file == *(const uint32_t *)key;
+}
+
+/* Find or add the mapping whose file is string file. */
+static int map_by_file(cp_profile *p, uint32_t file, uint32_t *map1)
+{
+    uint64_t h = cp__hash_mix(0x6d6170, file);
+    uint32_t found = cp__htab_find(&p->map_index, h, map_eq, p, &file);
+    if (found != CP__HTAB_NONE) {
+        *map1 = found + 1;
+        return CP_OK;
+    }
+    if (cp__grow_array((void **)&p->maps, &p->maps_cap, p->nmaps + 1, sizeof *p->maps) != CP_OK ||
+        cp__htab_insert(&p->map_index, h, (uint32_t)p->nmaps) != CP_OK)
+        return CP_ENOMEM;
+    p->maps[p->nmaps].file = file;
+    *map1 = (uint32_t)++p->nmaps;
+    return CP_OK;
+}
+
+/* Kinds map to one generic mapping each, cached in kind_map1; native
+ * frames with a module get one per module, up to CP__MAX_MODULE_MAPPINGS
+ * (then the generic "[native]"). A module equal to a kind's name shares
+ * that kind's mapping, which is harmless. */
+int cp__pmap_intern(cp_profile *p, cp_frame_kind kind, const char *module, bool capped,
+                    uint32_t *map1)
+{
+    *map1 = 0;
+    if ((unsigned)kind == CP_FRAME_UNSPECIFIED || (unsigned)kind >= CP_FRAME__COUNT)
+        return CP_OK;
+    bool by_module = kind == CP_FRAME_NATIVE && module && module[0] &&
+                     p->module_maps < CP__MAX_MODULE_MAPPINGS;
+    if (!by_module && p->kind_map1[kind]) {
+        *map1 = p->kind_map1[kind];
+        return CP_OK;
+    }
+    uint32_t file;
+    size_t before = p->nmaps;
+    int rc = cp__pstr_intern(p, by_module ? module : cp_frame_kind_mapping(kind), capped, &file);
+    if (rc == CP_OK)
+        rc = map_by_file(p, file, map1);
+    if (rc == CP_OK && by_module)
+        p->module_maps += p->nmaps - before;
+    if (rc == CP_OK && !by_module)
+        p->kind_map1[kind] = *map1;
+    return rc;
+}
+
+/* Release the string, function, location and mapping tables. */
 void cp__ptables_free(cp_profile *p)
 {
     for (size_t i = 0; i < p->st.n; i++)
@@ -165,14 +224,30 @@ void cp__ptables_free(cp_profile *p)
     cp__htab_free(&p->func_index);
     cp__free(p->locs);
     cp__htab_free(&p->loc_index);
+    cp__free(p->maps);
+    cp__htab_free(&p->map_index);
     cp__free(p->fcache);
 }
 
-static size_t fcache_slot(const cp_frame *f)
+static uint32_t fcache_hash(const cp_frame *f)
 {
     uint64_t h = cp__hash_mix((uintptr_t)f->name, (uintptr_t)f->filename);
     h = cp__hash_mix(cp__hash_mix(h, (uintptr_t)f->system_name), (uint64_t)f->line);
-    return h & (CP__FCACHE_SIZE - 1);
+    h = cp__hash_mix(h, ((uint64_t)(uintptr_t)f->module << 4) ^ (uint64_t)f->kind);
+    return (uint32_t)h;
+}
+
+/* Does location l sit in the mapping a frame of f's kind and module gets? */
+static bool map_matches(const cp_profile *p, const cp__ploc *l, const cp_frame *f)
+{
+    if ((unsigned)f->kind == CP_FRAME_UNSPECIFIED || (unsigned)f->kind >= CP_FRAME__COUNT)
+        return l->map1 == 0;
+    if (l->map1 == 0)
+        return false;
+    if (l->map1 == p->kind_map1[f->kind])
+        return f->kind != CP_FRAME_NATIVE || !f->module || !f->module[0];
+    bool by_module = f->kind == CP_FRAME_NATIVE && f->module && f->module[0];
+    return by_module && strcmp(p->st.strs[p->maps[l->map1 - 1].file].s, f->module) == 0;
 }
 
 static bool str_is(const cp_profile *p, uint32_t id, const char *s)
@@ -183,43 +258,72 @@ static bool str_is(const cp_profile *p, uint32_t id, const char *s)
 /* Is e a cached location for f? */
 static bool fcache_hit(const cp_profile *p, const cp__fcache_entry *e, const cp_frame *f)
 {
-    if (e->loc1 == 0 || e->name != f->name || e->file != f->filename)
+    if (e->loc1 == 0 || e->name != f->name || e->file != f->filename ||
+        e->module != f->module || e->kind != (uint32_t)f->kind)
         return false;
     /* The caller may have reused its buffers for other text since: check
      * the content, which is still much cheaper than hashing it. */
     const cp__ploc *l = &p->locs[e->loc1 - 1];
     const cp__pfunc *fn = &p->funcs[l->func];
-    if (l->line != f->line || !str_is(p, fn->name, f->name) ||
+    if (l->line != f->line || fn->start_line != f->start_line || !map_matches(p, l, f) ||
+        !str_is(p, fn->name, f->name) ||
         !str_is(p, fn->filename, f->filename ? f->filename : ""))
         return false;
-    return f->system_name ? str_is(p, fn->system_name, f->system_name)
-                          : fn->system_name == fn->name;
+    if (f->system_name)
+        return str_is(p, fn->system_name, f->system_name);
+    return fn->system_name == fn->name || fn->system_name == 0;
 }
 
-/* Two-way: a frame may sit in its slot or the slot's pair (slot ^ 1). */
+/* Linear probing from the frame's hash; an empty slot ends the search. */
 bool cp__fcache_get(const cp_profile *p, const cp_frame *f, uint32_t *loc)
 {
     if (!p->fcache)
         return false;
-    size_t s = fcache_slot(f);
-    const cp__fcache_entry *e = &p->fcache[s];
-    if (!fcache_hit(p, e, f) && !fcache_hit(p, e = &p->fcache[s ^ 1], f))
+    uint32_t h = fcache_hash(f);
+    for (size_t i = h & p->fcache_mask;; i = (i + 1) & p->fcache_mask) {
+        const cp__fcache_entry *e = &p->fcache[i];
+        if (e->loc1 == 0)
+            return false;
+        if (e->hash == h && fcache_hit(p, e, f)) {
+            *loc = e->loc1 - 1;
+            return true;
+        }
+    }
+}
+
+static void fcache_place(cp__fcache_entry *slots, size_t mask, const cp__fcache_entry *e)
+{
+    size_t i = e->hash & mask;
+    while (slots[i].loc1 != 0)
+        i = (i + 1) & mask;
+    slots[i] = *e;
+}
+
+/* Double the index (or create it); false when out of memory. */
+static bool fcache_grow(cp_profile *p)
+{
+    size_t cap = p->fcache ? (p->fcache_mask + 1) * 2 : CP__FCACHE_SIZE;
+    cp__fcache_entry *slots = cp__calloc(cap, sizeof *slots);
+    if (!slots)
         return false;
-    *loc = e->loc1 - 1;
+    for (size_t i = 0; p->fcache && i <= p->fcache_mask; i++)
+        if (p->fcache[i].loc1)
+            fcache_place(slots, cap - 1, &p->fcache[i]);
+    cp__free(p->fcache);
+    p->fcache = slots;
+    p->fcache_mask = cap - 1;
     return true;
 }
 
+/* A frame whose pointers were cached for other text (a reused buffer)
+ * gets a second entry after the stale one: both stay correct. */
 void cp__fcache_put(cp_profile *p, const cp_frame *f, uint32_t loc)
 {
-    if (!p->fcache)
+    if (p->fcache_n >= p->lim.max_locations)
         return;
-    size_t s = fcache_slot(f);
-    /* Fill an empty way; else evict the pair's second way, moving the
-     * first there, so the newest entry is found first. */
-    cp__fcache_entry *e = &p->fcache[s];
-    if (e->loc1 != 0)
-        p->fcache[s ^ 1] = *e;
-    e->name = f->name;
-    e->file = f->filename;
-    e->loc1 = loc + 1;
+    if ((!p->fcache || (p->fcache_n + 1) * 2 > p->fcache_mask + 1) && !fcache_grow(p))
+        return;
+    cp__fcache_entry e = {f->name, f->filename, f->module, loc + 1, (uint32_t)f->kind, fcache_hash(f)};
+    fcache_place(p->fcache, p->fcache_mask, &e);
+    p->fcache_n++;
 }

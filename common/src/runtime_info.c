@@ -54,6 +54,15 @@ static entry *slot_locked(const char *key)
     return e;
 }
 
+char *cp__runtime_info_get(const char *key)
+{
+    pthread_mutex_lock(&g_lock);
+    entry *e = find_locked(key);
+    char *copy = e ? cp__strdup(e->json) : NULL;
+    pthread_mutex_unlock(&g_lock);
+    return copy;
+}
+
 int cp_runtime_info_set(const char *key, const char *json_value)
 {
     if (!key || !*key || strlen(key) >= MAX_KEY || !json_value)

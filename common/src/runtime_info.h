@@ -13,6 +13,9 @@
  * of the same name). Caller frees; NULL when out of memory. */
 char *cp__runtime_info_json(const cp_metrics *m);
 
+/* A copy of the JSON value of front-end key, NULL if unset. Caller frees. */
+char *cp__runtime_info_get(const char *key);
+
 /* Forget front-end keys (tests). */
 void cp__runtime_info_clear(void);
 

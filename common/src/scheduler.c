@@ -17,12 +17,13 @@
 #include "alloc.h"
 #include "collector.h"
 #include "config_internal.h"
+#include "diagnose.h"
 #include "export.h"
 #include "metrics.h"
 #include "runtime_info.h"
 #include "summary.h"
 #include "tags.h"
-#include "threads.h"
+#include "contprof_os.h"
 
 static pthread_mutex_t g_life = PTHREAD_MUTEX_INITIALIZER;
 static bool g_started;          /* g_life */
@@ -35,16 +36,15 @@ static int64_t g_period_ns;     /* fixed while running */
 static pthread_mutex_t g_smu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_scv;    /* CLOCK_MONOTONIC, made in init_cond */
 static bool g_stop_req;         /* g_smu */
+static atomic_bool g_diag_abort; /* ends the start-up checks at stop       */
+static bool g_diag_done;        /* checked once per process tree: a forked
+                                   child inherits true and does not repeat */
 static bool g_sched_done;       /* g_smu: the scheduler made its last rotation */
 static uint64_t g_flush_req, g_flush_served, g_flush_job; /* g_smu */
 
 static void init_cond(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g_scv, &ca);
-    pthread_condattr_destroy(&ca);
+    cp_os_cond_init_monotonic(&g_scv);
 }
 
 static pthread_once_t g_cond_once = PTHREAD_ONCE_INIT;
@@ -62,15 +62,20 @@ static uint64_t rotate_and_push(bool last)
 
 static void wait_for_work(int64_t next)
 {
-    struct timespec ts = {(time_t)(next / 1000000000), (long)(next % 1000000000)};
     while (!g_stop_req && g_flush_req == g_flush_served && cp_now_ns() < next)
-        pthread_cond_timedwait(&g_scv, &g_smu, &ts);
+        cp_os_cond_wait_until(&g_scv, &g_smu, next);
 }
 
 static void *scheduler_main(void *arg)
 {
     (void)arg;
     cp_thread_register_self();
+    if (!g_diag_done) {
+        /* Broken destinations are reported now, before the first profile
+         * is due (bounded: a few seconds, ended early by cp_stop). */
+        g_diag_done = true;
+        cp__diagnose_at_start(&g_dest, &g_diag_abort);
+    }
     int64_t next = cp_now_ns() + g_period_ns;
     pthread_mutex_lock(&g_smu);
     for (bool last = false; !last;) {
@@ -107,14 +112,20 @@ static int start_locked(const cp_runtime_desc *rt)
         return err;
     }
     cp__dest_from_config(c, &g_dest);
+    cp__dest_outcomes_reset();
+    if (g_dest.api_key[0])
+        cp_log(CP_LOG_INFO, "agentless upload enabled: profiles go to %s", g_dest.url);
+    else if (c->agentless)
+        cp_log(CP_LOG_WARN, "agentless=true but no api_key is set: nothing is uploaded to %s", c->site);
     g_exp = cp__exporter_start(&g_dest);
     pthread_mutex_lock(&g_smu);
     g_stop_req = g_sched_done = false;
+    atomic_store(&g_diag_abort, false);
     g_flush_req = g_flush_served = g_flush_job = 0;
     pthread_mutex_unlock(&g_smu);
     cp__summary_reset();
     cp__metrics_span_begin();
-    if (!g_exp || cp__thread_spawn(&g_thread, scheduler_main, NULL, "contprof-sched") != 0) {
+    if (!g_exp || cp_os_thread_start(&g_thread, scheduler_main, NULL, "contprof-sched") != 0) {
         cp__collector_close();
         cp__exporter_stop(g_exp, cp_now_ns());
         g_exp = NULL;
@@ -172,6 +183,7 @@ void cp_stop(void)
     }
     pthread_mutex_lock(&g_smu);
     g_stop_req = true;
+    atomic_store(&g_diag_abort, true);
     pthread_cond_broadcast(&g_scv);
     pthread_mutex_unlock(&g_smu);
     pthread_join(g_thread, NULL); /* it exports the last partial profile */
@@ -190,13 +202,12 @@ void cp_stop(void)
 /* Ask the scheduler for a rotation; the seq of the job it made, or 0. */
 static int request_rotation(int64_t deadline, uint64_t *seq)
 {
-    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
     pthread_mutex_lock(&g_smu);
     uint64_t mine = ++g_flush_req;
     pthread_cond_broadcast(&g_scv);
     int rc = 0;
     while (g_flush_served < mine && !g_sched_done && rc == 0)
-        rc = pthread_cond_timedwait(&g_scv, &g_smu, &ts);
+        rc = cp_os_cond_wait_until(&g_scv, &g_smu, deadline);
     bool served = g_flush_served >= mine;
     int err = served ? CP_OK : g_sched_done ? CP_ESTATE : CP_ETIMEDOUT;
     *seq = g_flush_job;
@@ -272,5 +283,5 @@ char *cp_destinations_describe(void)
     else
         cp__dest_from_config(cp_config_get(), &d);
     pthread_mutex_unlock(&g_life);
-    return cp__dest_describe(&d);
+    return cp__dest_describe_results(&d);
 }

@@ -46,10 +46,12 @@ typedef struct setting_value {
     cp_source src;
     int64_t i;
     char s[STR_MAX];
+    char origin[96]; /* "env CONTPROF_X", "file a.properties:3", ... */
 } setting_value;
 
 static bool check_url(const char *v, const char **expect);
 static bool check_site(const char *v, const char **expect);
+static bool check_proxy(const char *v, const char **expect);
 static bool check_level(const char *v, const char **expect);
 static bool check_signal(const char *v, const char **expect);
 
@@ -69,7 +71,7 @@ static const row g_rows[] = {
     S("tags", "", "CONTPROF_TAGS DD_TAGS", "extra tags 'k:v,k:v' or 'k:v k:v'", OFF(tags), NULL),
     S("host", "", "CONTPROF_HOST DD_HOSTNAME", "host tag (default: gethostname)", OFF(host), NULL),
     S("output_dir", "", "CONTPROF_OUTPUT_DIR DD_PROFILING_OUTPUT_PPROF",
-      "write profiles here (default ./profiles when no agent or API key is set)", OFF(output_dir), NULL),
+      "write profiles here (default ./profiles when no upload is configured)", OFF(output_dir), NULL),
     S("agent_url", "", "CONTPROF_AGENT_URL DD_TRACE_AGENT_URL",
       "agent base URL (http://h:p or unix:///path); uploads to {agent_url}/profiling/v1/input", NOFIELD, check_url),
     S("agent_host", "localhost", "CONTPROF_AGENT_HOST DD_AGENT_HOST",
@@ -77,8 +79,21 @@ static const row g_rows[] = {
     {{"agent_port", CP_T_INT, "8126", 1, 65535, "", "CONTPROF_AGENT_PORT DD_TRACE_AGENT_PORT",
       "agent port (see agent_host)"}, F_NONE, NOFIELD, NULL},
     S("api_key", "", "CONTPROF_API_KEY DD_API_KEY",
-      "API key: upload directly to the intake of site when no agent is configured", OFF(api_key), NULL),
+      "API key for agentless upload (alone it sends nothing anywhere)", OFF(api_key), NULL),
     S("site", "datadoghq.com", "CONTPROF_SITE DD_SITE", "intake site for agentless upload", OFF(site), check_site),
+    S("pyroscope_url", "", "CONTPROF_PYROSCOPE_URL PYROSCOPE_SERVER_ADDRESS",
+      "also upload to Grafana Pyroscope / Alloy at this base URL (POST {url}/ingest, pprof)", NOFIELD, check_url),
+    S("pyroscope_basic_auth", "", "CONTPROF_PYROSCOPE_BASIC_AUTH",
+      "'user:password' for Pyroscope basic auth (never logged)", NOFIELD, NULL),
+    S("pyroscope_tenant", "", "CONTPROF_PYROSCOPE_TENANT PYROSCOPE_TENANT_ID",
+      "Pyroscope tenant (X-Scope-OrgID header) in multi-tenant mode", NOFIELD, NULL),
+    S("proxy_url", "", "CONTPROF_PROXY_URL",
+      "HTTP(S) proxy for uploads, e.g. http://user:pass@proxy:3128 (default: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY; "
+      "NO_PROXY is honoured)", NOFIELD, check_proxy),
+    S("ca_file", "", "CONTPROF_CA_FILE", "PEM file of CA certificates to trust for https uploads (in addition "
+      "to the system's)", NOFIELD, NULL),
+    B("agentless", "false", "CONTPROF_AGENTLESS DD_PROFILING_AGENTLESS",
+      "upload straight to https://intake.profile.<site> with api_key (explicit opt-in)", agentless),
     I("upload_period", 60, 1, 3600, "s", "CONTPROF_UPLOAD_PERIOD DD_PROFILING_UPLOAD_PERIOD",
       "seconds per profile", upload_period_s),
     I("upload_timeout_ms", 10000, 100, 600000, "ms", "CONTPROF_UPLOAD_TIMEOUT_MS",
@@ -87,6 +102,11 @@ static const row g_rows[] = {
       "retries after a network error or 5xx (never after 4xx)", upload_retries),
     I("upload_queue", 4, 1, 64, "", "CONTPROF_UPLOAD_QUEUE",
       "profiles waiting for export; when full the oldest is dropped", upload_queue),
+    I("output_max_mb", 1024, 0, 1048576, "MiB", "CONTPROF_OUTPUT_MAX_MB",
+      "cap on the profiles in output_dir; the oldest of this service go first (0 = no cap)",
+      output_max_mb),
+    I("output_max_age_h", 168, 0, 876000, "h", "CONTPROF_OUTPUT_MAX_AGE_H",
+      "delete this service's profiles in output_dir older than this (0 = keep)", output_max_age_h),
     I("flush_deadline_ms", 5000, 0, 600000, "ms", "CONTPROF_FLUSH_DEADLINE_MS",
       "at stop, wait at most this long for the last profile to be exported", flush_deadline_ms),
     B("cpu_enabled", "true", "CONTPROF_CPU_ENABLED DD_PROFILING_DDPROF_CPU_ENABLED", "collect CPU time", cpu_enabled),
@@ -94,6 +114,21 @@ static const row g_rows[] = {
     B("alloc_enabled", "true", "CONTPROF_ALLOC_ENABLED DD_PROFILING_ALLOCATION_ENABLED DD_PROFILING_MEMORY_ENABLED",
       "collect sampled allocations", alloc_enabled),
     B("heap_enabled", "true", "CONTPROF_HEAP_ENABLED DD_PROFILING_HEAP_ENABLED", "collect live heap", heap_enabled),
+    B("lock_enabled", "true", "CONTPROF_LOCK_ENABLED DD_PROFILING_LOCK_ENABLED",
+      "collect lock-contention waits (Python threading locks; JVM monitors and j.u.c. locks)", lock_enabled),
+    I("lock_samples_per_s", 500, 1, 100000, "", "CONTPROF_LOCK_SAMPLES_PER_S",
+      "lock waits sampled per second at most on average (Poisson by wait time; the interval adapts)",
+      lock_samples_per_s),
+    B("exception_enabled", "true", "CONTPROF_EXCEPTION_ENABLED DD_PROFILING_EXCEPTION_ENABLED",
+      "collect sampled thrown exceptions", exception_enabled),
+    I("exception_samples_per_s", 500, 1, 100000, "", "CONTPROF_EXCEPTION_SAMPLES_PER_S",
+      "exceptions sampled per second at most on average (Poisson by count; the interval adapts)",
+      exception_samples_per_s),
+    B("alloc_raw_enabled", "true", "CONTPROF_ALLOC_RAW_ENABLED",
+      "Python: also sample PyMem_Raw* allocations (C libraries such as zlib)", alloc_raw_enabled),
+    {{"follow_children", CP_T_BOOL, "true", 0, 1, "", "CONTPROF_FOLLOW_CHILDREN",
+      "python -m contprof: also profile the program's child Python processes (subprocess, os.exec*, "
+      "multiprocessing spawn), each with its own profiles, through PYTHONPATH"}, F_NONE, NOFIELD, NULL},
     I("cpu_interval_us", 10000, 100, 1000000, "us", "CONTPROF_CPU_INTERVAL_US", "CPU sampling interval", cpu_interval_us),
     I("wall_interval_us", 10000, 100, 1000000, "us", "CONTPROF_WALL_INTERVAL_US", "wall sampling interval", wall_interval_us),
     I("wall_threads_max", 16, 1, 4096, "", "CONTPROF_WALL_THREADS_MAX", "threads sampled per wall tick", wall_threads_max),
@@ -101,7 +136,12 @@ static const row g_rows[] = {
       "mean bytes between allocation samples", alloc_interval_bytes),
     I("max_frames", 64, 1, 599, "", "CONTPROF_MAX_FRAMES DD_PROFILING_MAX_FRAMES", "frames kept per stack", max_frames),
     I("max_samples", 65536, 16, 16777216, "", "CONTPROF_MAX_SAMPLES", "distinct stacks per profile", max_samples),
+    B("native_frames", "true", "CONTPROF_NATIVE_FRAMES",
+      "native (C/C++) frames in CPU stacks, and CPU samples of every native thread (JVM: JIT, GC, VM)", native_frames),
     S("cpu_signal", "SIGPROF", "CONTPROF_CPU_SIGNAL", "JVM: signal for CPU sampling", OFF(cpu_signal), check_signal),
+    B("virtual_threads", "false", "CONTPROF_VIRTUAL_THREADS",
+      "JVM 21+: virtual threads' own names on samples and wall time of parked ones (costs at every virtual thread start and mount)",
+      virtual_threads),
     {{"log_level", CP_T_STRING, "warn", 0, 0, "", "CONTPROF_LOG_LEVEL",
       "off, error, warn, info or debug"}, F_LOGLEVEL, OFF(log_level), check_level},
 };
@@ -141,6 +181,19 @@ static bool check_url(const char *v, const char **expect)
     *expect = "a URL starting with http://, https:// or unix://";
     return !*v || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0 ||
            strncmp(v, "unix://", 7) == 0;
+}
+
+static bool check_proxy(const char *v, const char **expect)
+{
+    static const char *const schemes[] = {"http://", "https://", "socks4://", "socks4a://", "socks5://",
+                                          "socks5h://"};
+    *expect = "a proxy URL such as http://[user:password@]host:port (http, https, socks4, socks5)";
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(v, schemes[i], n) == 0 && v[n])
+            return true;
+    }
+    return !*v;
 }
 
 static bool check_site(const char *v, const char **expect)
@@ -322,6 +375,7 @@ static void current_text(size_t i, char *out, size_t n)
 static const char *const g_src_names[] = {"default", "file", "env", "system property", "option"};
 
 static cp_setting_info g_infos[NROWS]; /* public view, filled once */
+static atomic_uint g_invalid;          /* values refused since start  */
 
 static void fill_infos(void)
 {
@@ -349,6 +403,7 @@ int cp__config_set_from(const char *name, const char *value, cp_source src, cons
         err = parse_value(&g_rows[i], value ? value : "", &nv, expect, sizeof(expect));
         if (err == CP_OK) {
             nv.src = src;
+            snprintf(nv.origin, sizeof(nv.origin), "%s", from);
             g_vals[i] = nv;
             rebuild();
         }
@@ -356,6 +411,7 @@ int cp__config_set_from(const char *name, const char *value, cp_source src, cons
     }
     pthread_mutex_unlock(&g_lock);
     if (err != CP_OK) {
+        atomic_fetch_add(&g_invalid, 1);
         bool secret = strcmp(g_rows[i].info.name, "api_key") == 0;
         cp_log(CP_LOG_ERROR, "invalid value '%.200s' for %s (from %s): expected %s; using %.200s",
                secret ? "(redacted)" : (value ? value : ""), g_rows[i].info.name, from, expect, shown);
@@ -414,4 +470,57 @@ const cp_setting_info *cp_settings_table(size_t *n)
     if (n)
         *n = NROWS;
     return g_infos;
+}
+
+/* A value shown in reports: secrets never, URL passwords masked. */
+static void shown_value(size_t i, char *out, size_t n)
+{
+    const char *name = g_rows[i].info.name;
+    if (g_rows[i].info.type != CP_T_STRING) {
+        current_text(i, out, n);
+        return;
+    }
+    if (strcmp(name, "api_key") == 0 || strstr(name, "password") || strstr(name, "_auth")) {
+        snprintf(out, n, "%s", g_vals[i].s[0] ? "(redacted)" : "''");
+        return;
+    }
+    char masked[STR_MAX + 8];
+    cp__mask_url_password(g_vals[i].s, masked, sizeof(masked));
+    snprintf(out, n, "'%s'", masked);
+}
+
+void cp__mask_url_password(const char *url, char *out, size_t n)
+{
+    /* scheme://user:password@host -> scheme://user:***@host */
+    const char *at = strchr(url, '@'), *sch = strstr(url, "://");
+    const char *colon = sch && at && at > sch ? memchr(sch + 3, ':', (size_t)(at - sch - 3)) : NULL;
+    if (colon)
+        snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    else
+        snprintf(out, n, "%s", url);
+}
+
+char *cp__config_report(unsigned *invalid)
+{
+    ensure_init();
+    cp_buf b;
+    cp_buf_init(&b, 1u << 20);
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < NROWS; i++) {
+        char val[STR_MAX + 16], line[STR_MAX + 256];
+        shown_value(i, val, sizeof(val));
+        const char *from = g_vals[i].src == CP_SRC_DEFAULT ? "default" : g_vals[i].origin;
+        int k = snprintf(line, sizeof(line), "setting %s = %s (%s)\n", g_rows[i].info.name, val,
+                         from[0] ? from : g_src_names[g_vals[i].src]);
+        if (k > 0)
+            cp_buf_append(&b, line, (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (invalid)
+        *invalid = atomic_load(&g_invalid);
+    if (cp_buf_append(&b, "", 1) != CP_OK) {
+        cp_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
 }

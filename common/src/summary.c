@@ -52,6 +52,7 @@ static const struct {
     {"heap-space", "bytes"},          {"heap-live-samples", "count"},
     {"lock-acquire-wait", "nanoseconds"}, {"lock-acquire", "count"},
     {"exception-samples", "count"},
+    {"lock-release-hold", "nanoseconds"}, {"lock-release", "count"},
 };
 
 static bool func_eq(const void *ctx, uint32_t id, const void *key)

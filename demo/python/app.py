@@ -15,6 +15,7 @@ import threading
 import time
 
 CACHE = {}
+CACHE_LOCK = threading.Lock()
 
 
 def parse_request(raw):
@@ -42,9 +43,11 @@ def checksum(page):
 
 def build_cache_entry(key, page):
     """Allocations that stay alive (up to ~16 MB): visible in heap-space."""
-    if len(CACHE) >= 1000:
-        del CACHE[next(iter(CACHE))]  # oldest first
-    CACHE[key] = [page] * 4 + [bytearray(16384)]
+    entry = [page] * 4 + [bytearray(16384)]
+    with CACHE_LOCK:  # workers share the cache: evict and insert atomically
+        if len(CACHE) >= 1000:
+            del CACHE[next(iter(CACHE))]  # oldest first
+        CACHE[key] = entry
 
 
 def handle(req_id, raw):

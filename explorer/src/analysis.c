@@ -22,6 +22,8 @@ static const struct { const char *id, *title; } RULES[EX_RULE__COUNT] = {
     {"many-threads", "Many threads"},
     {"wall-waiting", "Wall time dominated by waiting"},
     {"deep-recursion", "Deep recursion"},
+    {"one-lock", "One lock accounts for most lock wait"},
+    {"exception-rate", "Exceptions thrown at a high rate"},
 };
 
 static const char *const GC_FRAMES[] = {"GC_active", "gc_collect", "gc.collect", "[GC", "GarbageCollect",
@@ -137,7 +139,7 @@ static double share_where(const cp_pprof *pp, int t, const char *const *pats, si
 
 static int rule_hot(const cp_pprof *pp, ex_analysis *a)
 {
-    int t = cp_pprof_type_index(pp, "cpu-time"), c = cp_pprof_type_index(pp, "cpu-samples");
+    int t = ex_type_find(pp, "cpu-time"), c = ex_type_find(pp, "cpu-samples");
     if (t < 0) { skip(a, EX_RULE_HOT, "no cpu-time in this profile"); return CP_OK; }
     if (c >= 0 && ex_type_total(pp, c) < EX_HOT_MIN_SAMPLES) { skip(a, EX_RULE_HOT, "too few CPU samples"); return CP_OK; }
     ex_flame *fl;
@@ -161,7 +163,7 @@ static int rule_hot(const cp_pprof *pp, ex_analysis *a)
 
 static int rule_alloc(const cp_pprof *pp, int64_t dur, ex_analysis *a)
 {
-    int t = cp_pprof_type_index(pp, "alloc-space");
+    int t = ex_type_find(pp, "alloc-space");
     if (t < 0) { skip(a, EX_RULE_ALLOC, "no alloc-space in this profile"); return CP_OK; }
     if (dur <= 0) { skip(a, EX_RULE_ALLOC, "profile has no duration"); return CP_OK; }
     double rate = ex_type_total(pp, t) * 1e9 / (double)dur;
@@ -187,8 +189,8 @@ static int rule_alloc(const cp_pprof *pp, int64_t dur, ex_analysis *a)
 static void rule_gc(const cp_pprof *pp, ex_analysis *a)
 {
     const char *type = "cpu-time";
-    int t = cp_pprof_type_index(pp, type);
-    if (t < 0) t = cp_pprof_type_index(pp, type = "wall-time");
+    int t = ex_type_find(pp, type);
+    if (t < 0) t = ex_type_find(pp, type = "wall-time");
     if (t < 0) { skip(a, EX_RULE_GC, "no cpu-time or wall-time in this profile"); return; }
     double share = share_where(pp, t, GC_FRAMES, 600, GC_THREADS);
     if (!(share >= EX_GC_SHARE)) return; /* also NAN: out of memory */
@@ -212,9 +214,9 @@ static void lock_from_wait(const cp_pprof *pp, int t, int64_t dur, ex_analysis *
 
 static void rule_lock(const cp_pprof *pp, int64_t dur, ex_analysis *a)
 {
-    int t = cp_pprof_type_index(pp, "lock-acquire-wait");
+    int t = ex_type_find(pp, "lock-acquire-wait");
     if (t >= 0) { lock_from_wait(pp, t, dur, a); return; }
-    t = cp_pprof_type_index(pp, "wall-time");
+    t = ex_type_find(pp, "wall-time");
     if (t < 0) { skip(a, EX_RULE_LOCK, "no lock-acquire-wait or wall-time in this profile"); return; }
     double share = share_where(pp, t, LOCK_FRAMES, 4, NULL);
     if (!(share >= EX_LOCK_SHARE)) return;
@@ -237,16 +239,33 @@ static void rule_threads(const cp_pprof *pp, ex_analysis *a)
     f->count = n; f->threshold = EX_MANY_THREADS;
 }
 
+/* The function with the most off-CPU time: self wall-time minus self
+ * cpu-time (a frame that is busy on CPU has most of its wall time as CPU
+ * time and is not "waiting"). NULL when no function has any. */
+static const ex_frow *top_waiting(const cp_pprof *pp, int w, int c, ex_flame **keep)
+{
+    size_t n;
+    const ex_frow *best = NULL;
+    *keep = ex_flame_new(0);
+    if (!*keep || ex_flame_add(*keep, pp, w, 0, 1.0) || ex_flame_add(*keep, pp, c, 1, 1.0)) return NULL;
+    const ex_frow *rows = ex_flame_rows(*keep, &n);
+    for (size_t i = 1; i < n; i++) {
+        double off = rows[i].self[0] - rows[i].self[1];
+        if (off > 0 && (!best || off > best->self[0] - best->self[1])) best = &rows[i];
+    }
+    return best;
+}
+
 static int rule_wait(const cp_pprof *pp, ex_analysis *a)
 {
-    int w = cp_pprof_type_index(pp, "wall-time"), c = cp_pprof_type_index(pp, "cpu-time");
+    int w = ex_type_find(pp, "wall-time"), c = ex_type_find(pp, "cpu-time");
     if (w < 0 || c < 0) { skip(a, EX_RULE_WAIT, "needs both cpu-time and wall-time"); return CP_OK; }
     double wall = ex_type_total(pp, w), cpu = ex_type_total(pp, c);
     if (wall < EX_WAIT_MIN_WALL_S * 1e9) { skip(a, EX_RULE_WAIT, "too little wall time sampled"); return CP_OK; }
     double ratio = cpu / wall;
     if (ratio >= EX_WAIT_CPU_RATIO) return CP_OK;
     ex_flame *fl;
-    const ex_frow *top = top_self(pp, w, &fl);
+    const ex_frow *top = top_waiting(pp, w, c, &fl);
     if (!fl) return CP_ENOMEM;
     ex_finding *f = add(a, EX_RULE_WAIT, false);
     snprintf(f->title, sizeof f->title, "Only %.0f%% of wall time is on CPU", ratio * 100);
@@ -313,6 +332,71 @@ static int rule_recursion(const cp_pprof *pp, ex_analysis *a)
     return CP_OK;
 }
 
+/* The value of label key with the largest total of type t: its total goes
+ * to *top, the sum over every sample to *all. NULL when none is labelled. */
+static const char *top_label(const cp_pprof *pp, int t, const char *key, double *top, double *all)
+{
+    const char **names = calloc(pp->n_samples + 1, sizeof *names);
+    double *sums = calloc(pp->n_samples + 1, sizeof *sums);
+    size_t n = 0;
+    const char *best = NULL;
+    *top = *all = 0;
+    for (size_t i = 0; names && sums && i < pp->n_samples; i++) {
+        double v = (double)pp->samples[i].values[t];
+        const char *name = label_str(&pp->samples[i], key);
+        *all += v;
+        if (!name || v == 0) continue;
+        size_t j = 0;
+        while (j < n && strcmp(names[j], name) != 0) j++;
+        if (j == n) names[n++] = name;
+        sums[j] += v;
+        if (sums[j] > *top) { *top = sums[j]; best = names[j]; }
+    }
+    free(names);
+    free(sums);
+    return best;
+}
+
+static void rule_one_lock(const cp_pprof *pp, int64_t dur, ex_analysis *a)
+{
+    int t = cp_pprof_type_index(pp, "lock-acquire-wait");
+    if (t < 0) { skip(a, EX_RULE_ONE_LOCK, "no lock-acquire-wait in this profile"); return; }
+    double top, all;
+    const char *lock = top_label(pp, t, "lock name", &top, &all);
+    if (!lock) { skip(a, EX_RULE_ONE_LOCK, "no lock name labels in this profile"); return; }
+    double share = all > 0 ? top / all : 0, threads = dur > 0 ? all / (double)dur : 0;
+    if (threads < EX_ONE_LOCK_THREADS || share <= EX_ONE_LOCK_SHARE) return; /* "most": above half */
+    ex_finding *f = add(a, EX_RULE_ONE_LOCK, threads >= EX_LOCK_THREADS);
+    snprintf(f->title, sizeof f->title, "One lock accounts for %.0f%% of lock wait: %.150s", share * 100, lock);
+    snprintf(f->detail, sizeof f->detail, "Lock %.200s holds %.2f s of the %.2f s of lock-acquire-wait (%.1f%%, "
+             "threshold %.0f%%): shorten what runs under it, or split it.", lock, top / 1e9, all / 1e9,
+             share * 100, EX_ONE_LOCK_SHARE * 100);
+    snprintf(f->function, sizeof f->function, "%s", lock);
+    f->type = "lock-acquire-wait"; f->share = share; f->value = top; f->unit = "nanoseconds";
+    f->threshold = EX_ONE_LOCK_SHARE;
+}
+
+static void rule_exceptions(const cp_pprof *pp, int64_t dur, ex_analysis *a)
+{
+    int t = cp_pprof_type_index(pp, "exception-samples");
+    if (t < 0) { skip(a, EX_RULE_EXCEPTIONS, "no exception-samples in this profile"); return; }
+    if (dur <= 0) { skip(a, EX_RULE_EXCEPTIONS, "profile has no duration"); return; }
+    double top, all;
+    const char *type = top_label(pp, t, "exception type", &top, &all);
+    double rate = all * 1e9 / (double)dur;
+    if (rate < EX_EXC_RATE) return;
+    ex_finding *f = add(a, EX_RULE_EXCEPTIONS, rate >= 10 * EX_EXC_RATE);
+    snprintf(f->title, sizeof f->title, "%.0f exceptions/s; %.120s %.0f/s", rate, type ? type : "unknown",
+             top * 1e9 / (double)dur);
+    snprintf(f->detail, sizeof f->detail, "exception-samples estimate %.0f exceptions in %.2f s (threshold %.0f/s); "
+             "the most thrown type, %.200s, is %.1f%% of them. Exceptions used for control flow cost a stack "
+             "walk each.", all, (double)dur / 1e9, EX_EXC_RATE, type ? type : "unknown",
+             all > 0 ? top / all * 100 : 0);
+    if (type) snprintf(f->function, sizeof f->function, "%s", type);
+    f->type = "exception-samples"; f->value = rate; f->unit = "exceptions/s"; f->threshold = EX_EXC_RATE;
+    f->share = all > 0 ? top / all : NAN;
+}
+
 int ex_analyze(const cp_pprof *pp, int64_t duration_ns, ex_analysis *out)
 {
     memset(out, 0, sizeof *out);
@@ -324,6 +408,8 @@ int ex_analyze(const cp_pprof *pp, int64_t duration_ns, ex_analysis *out)
     rule_threads(pp, out);
     if (!rc) rc = rule_wait(pp, out);
     if (!rc) rc = rule_recursion(pp, out);
+    rule_one_lock(pp, duration_ns, out);
+    rule_exceptions(pp, duration_ns, out);
     return rc;
 }
 

@@ -25,8 +25,12 @@
 #define EX_RECURSION_DEPTH 32        /* same function this often in a stack   */
 #define EX_RECURSION_SHARE 0.05      /* of the profile's samples              */
 
+#define EX_ONE_LOCK_SHARE 0.50       /* one lock name's share of lock wait    */
+#define EX_ONE_LOCK_THREADS 0.1      /* avg threads blocked, to judge         */
+#define EX_EXC_RATE 100.0            /* exceptions/s (exception-samples)      */
+
 enum { EX_RULE_HOT, EX_RULE_ALLOC, EX_RULE_GC, EX_RULE_LOCK, EX_RULE_THREADS, EX_RULE_WAIT,
-       EX_RULE_RECURSION, EX_RULE__COUNT };
+       EX_RULE_RECURSION, EX_RULE_ONE_LOCK, EX_RULE_EXCEPTIONS, EX_RULE__COUNT };
 
 typedef struct ex_finding {
     int rule;

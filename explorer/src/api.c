@@ -6,10 +6,16 @@
 #include "api.h"
 
 #include <ctype.h>
+#include <regex.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aggjob.h"
 #include "analysis.h"
 #include "assets.h"
 #include "flame.h"
@@ -17,10 +23,12 @@
 #include "json.h"
 #include "measures.h"
 #include "metrics.h"
+#include "pcache.h"
 #include "query.h"
 
-#define AGG_DEFAULT_PROFILES 200
-#define AGG_MAX_PROFILES 2000
+/* Aggregation merges every matching profile, up to this many (newest). */
+#define AGG_MAX_PROFILES 200000
+#define AGG_THREADS 4 /* at most; one per online CPU */
 
 void ex_resp_init(ex_resp *r)
 {
@@ -49,13 +57,10 @@ void ex_resp_error(ex_resp *r, int status, const char *msg)
 
 /* ---- helpers --------------------------------------------------------- */
 
-static int load_pprof(const ex_api *api, int64_t id, cp_pprof **pp, ex_resp *r)
+/* The decoded profile (shared, from the decoded cache): release *ref. */
+static int load_pprof(const ex_api *api, int64_t id, const cp_pprof **pp, ex_pcache_ref **ref, ex_resp *r)
 {
-    cp_buf b;
-    cp_buf_init(&b, 0);
-    int rc = ex_store_read_blob(api->store, id, &b);
-    if (rc == CP_OK) rc = cp_pprof_decode(b.data, b.len, api->max_inflated, pp);
-    cp_buf_free(&b);
+    int rc = ex_pcache_get(api->store, id, api->max_inflated, pp, ref);
     if (rc == CP_EINVAL) ex_resp_error(r, 404, "no such profile");
     else if (rc) ex_resp_error(r, 500, "stored profile cannot be read");
     return rc;
@@ -103,6 +108,93 @@ static void finish_json(ex_resp *r, ex_jw *w)
     if (w->err) ex_resp_error(r, 500, w->err == CP_ERANGE ? "response nested too deeply" : "out of memory building the response");
 }
 
+/* ---- filters (focus / ignore / hide / label) -------------------------- */
+
+/* Compiled filters of one request; owns the regexes. */
+typedef struct req_filter {
+    ex_flame_filter f;
+    regex_t re[3 + EX_FLAME_MAX_LABEL_FILTERS];
+    bool used[3 + EX_FLAME_MAX_LABEL_FILTERS];
+    char keys[EX_FLAME_MAX_LABEL_FILTERS][128];
+    bool any;
+} req_filter;
+
+static void filter_free(req_filter *rf)
+{
+    for (size_t i = 0; i < sizeof rf->re / sizeof rf->re[0]; i++)
+        if (rf->used[i]) regfree(&rf->re[i]);
+}
+
+static int compile(req_filter *rf, size_t slot, const char *param, const char *text, ex_resp *r)
+{
+    int rc = regcomp(&rf->re[slot], text, REG_EXTENDED | REG_NOSUB | REG_ICASE);
+    if (rc) {
+        char why[120], msg[300];
+        regerror(rc, &rf->re[slot], why, sizeof why);
+        snprintf(msg, sizeof msg, "'%s' is not a valid regular expression: %s", param, why);
+        ex_resp_error(r, 400, msg);
+        return -1;
+    }
+    rf->used[slot] = true;
+    rf->any = true;
+    return 0;
+}
+
+/* time_from / time_to (Unix ns, from the time-ordered view). */
+static int time_window(const ex_params *ps, req_filter *rf, ex_resp *r)
+{
+    const char *a = ex_param_get(ps, "time_from"), *b = ex_param_get(ps, "time_to");
+    if (!a && !b) return 0;
+    char *e1 = NULL, *e2 = NULL;
+    long long from = a ? strtoll(a, &e1, 10) : INT64_MIN, to = b ? strtoll(b, &e2, 10) : INT64_MAX;
+    if ((a && (!*a || *e1)) || (b && (!*b || *e2)) || from >= to) {
+        ex_resp_error(r, 400, "'time_from'/'time_to' must be Unix nanoseconds with time_from < time_to");
+        return -1;
+    }
+    rf->f.has_time = true;
+    rf->f.time_from = from;
+    rf->f.time_to = to;
+    rf->any = true;
+    return 0;
+}
+
+/* focus=RE, ignore=RE, hide=RE (function names) and label=KEY:RE
+ * (repeatable: "thread name:^worker", "exception type:IOError"). 0, or
+ * -1 with a 400 naming the bad parameter. */
+static int filter_parse(const ex_params *ps, req_filter *rf, ex_resp *r)
+{
+    static const char *const names[3] = {"focus", "ignore", "hide"};
+    memset(rf, 0, sizeof *rf);
+    for (size_t k = 0; k < 3; k++) {
+        const char *v = ex_param_get(ps, names[k]);
+        if (!v || !*v) continue;
+        if (compile(rf, k, names[k], v, r)) return -1;
+        if (k == 0) rf->f.focus = &rf->re[0];
+        if (k == 1) rf->f.ignore = &rf->re[1];
+        if (k == 2) rf->f.hide = &rf->re[2];
+    }
+    for (size_t i = 0; i < ps->n; i++) {
+        if (strcmp(ps->p[i].key, "label") != 0 || !*ps->p[i].val) continue;
+        const char *colon = strchr(ps->p[i].val, ':');
+        size_t n = rf->f.nlabels;
+        if (!colon || colon == ps->p[i].val || n == EX_FLAME_MAX_LABEL_FILTERS) {
+            ex_resp_error(r, 400, "'label' must be KEY:REGEX (at most 4), e.g. label=thread name:^worker");
+            return -1;
+        }
+        snprintf(rf->keys[n], sizeof rf->keys[n], "%.*s", (int)(colon - ps->p[i].val), ps->p[i].val);
+        if (compile(rf, 3 + n, "label", colon + 1, r)) return -1;
+        rf->f.labels[n].key = rf->keys[n];
+        rf->f.labels[n].re = &rf->re[3 + n];
+        rf->f.nlabels++;
+    }
+    return time_window(ps, rf, r);
+}
+
+static const ex_flame_filter *filter_of(const req_filter *rf)
+{
+    return rf->any ? &rf->f : NULL;
+}
+
 /* ---- single profile -------------------------------------------------- */
 
 /* The body of a flame ("root", "nodes", "pruned") or table ("rows")
@@ -125,11 +217,14 @@ static void write_flame_body(ex_jw *w, const ex_flame *f, const ex_params *ps, b
 
 static void profile_flame(const ex_api *api, int64_t id, const ex_params *ps, bool table, ex_resp *r)
 {
-    cp_pprof *pp;
-    if (load_pprof(api, id, &pp, r)) return;
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
+    req_filter rf;
+    if (filter_parse(ps, &rf, r)) { filter_free(&rf); return; }
+    if (load_pprof(api, id, &pp, &ref, r)) { filter_free(&rf); return; }
     int t = type_param(pp, ps, ex_default_type(pp), r);
     ex_flame *f = t >= 0 ? ex_flame_new(0) : NULL;
-    if (t >= 0 && (!f || ex_flame_add(f, pp, t, 0, 1.0))) {
+    if (t >= 0 && (!f || ex_flame_add_filtered(f, pp, t, 0, 1.0, filter_of(&rf)))) {
         ex_resp_error(r, 500, "out of memory");
     } else if (t >= 0) {
         ex_jw w;
@@ -141,16 +236,200 @@ static void profile_flame(const ex_api *api, int64_t id, const ex_params *ps, bo
         finish_json(r, &w);
     }
     ex_flame_free(f);
-    cp_pprof_free(pp);
+    ex_pcache_release(ref);
+    filter_free(&rf);
+}
+
+/* The function a sandwich or line view is about: ?fn=NAME&file=FILE. */
+static const char *fn_param(const ex_params *ps, const char **file, ex_resp *r)
+{
+    const char *fn = ex_param_get(ps, "fn");
+    *file = ex_param_get(ps, "file");
+    if (!*file) *file = "";
+    if (!fn || !*fn) ex_resp_error(r, 400, "'fn' (a function name) is required");
+    return fn && *fn ? fn : NULL;
+}
+
+static void write_subtree(ex_jw *w, const char *key, const ex_flame *f, const ex_params *ps)
+{
+    size_t pruned = 0;
+    ex_jw_key(w, key);
+    ex_jw_obj(w);
+    ex_jw_knum(w, "total", ex_flame_total(f, 0));
+    ex_jw_key(w, "root");
+    ex_flame_write_tree(f, w, 1, num_param(ps, "min_frac", 0.0005), count_param(ps, "max_nodes", 50000, 2000000),
+                        &pruned);
+    ex_jw_kint(w, "pruned", (int64_t)pruned);
+    ex_jw_obj_end(w);
+}
+
+/* GET /api/profiles/{id}/sandwich?fn=&file=&type=: callers and callees. */
+static void profile_sandwich(const ex_api *api, int64_t id, const ex_params *ps, ex_resp *r)
+{
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
+    req_filter rf;
+    const char *file, *fn = fn_param(ps, &file, r);
+    if (!fn) return;
+    if (filter_parse(ps, &rf, r)) { filter_free(&rf); return; }
+    if (load_pprof(api, id, &pp, &ref, r)) { filter_free(&rf); return; }
+    int t = type_param(pp, ps, ex_default_type(pp), r);
+    ex_flame *up = t >= 0 ? ex_flame_new(0) : NULL, *down = t >= 0 ? ex_flame_new(0) : NULL;
+    if (t >= 0 && (!up || !down || ex_flame_sandwich(up, down, pp, t, fn, file, filter_of(&rf)))) {
+        ex_resp_error(r, 500, "out of memory");
+    } else if (t >= 0) {
+        ex_jw w;
+        ex_jw_init(&w, &r->body);
+        ex_jw_obj(&w);
+        write_type_head(&w, &pp->sample_types[t]);
+        ex_jw_kstr(&w, "function", fn);
+        ex_jw_kstr(&w, "file", file);
+        ex_jw_knum(&w, "profile_total", ex_type_total(pp, t));
+        write_subtree(&w, "callers", up, ps);
+        write_subtree(&w, "callees", down, ps);
+        ex_jw_obj_end(&w);
+        finish_json(r, &w);
+    }
+    ex_flame_free(up);
+    ex_flame_free(down);
+    ex_pcache_release(ref);
+    filter_free(&rf);
+}
+
+/* Source text is read only for files that look like source code, are
+ * regular files and are small: a profile names paths, and the explorer
+ * must not become a way to read any file of the machine it runs on. */
+static bool source_file_ok(const char *file, struct stat *st)
+{
+    static const char *const ext[] = {".py", ".pyx", ".java", ".kt", ".scala", ".groovy", ".js", ".mjs", ".cjs",
+                                      ".ts", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".go", ".rb", ".rs", ".cs"};
+    const char *dot = strrchr(file, '.');
+    bool known = false;
+    for (size_t i = 0; dot && i < sizeof ext / sizeof ext[0] && !known; i++) known = !strcmp(dot, ext[i]);
+    return known && file[0] == '/' && stat(file, st) == 0 && S_ISREG(st->st_mode) && st->st_size <= (1 << 20);
+}
+
+static void write_source(ex_jw *w, const char *file)
+{
+    struct stat st;
+    ex_jw_key(w, "source");
+    if (!source_file_ok(file, &st)) { ex_jw_null(w); return; }
+    FILE *fp = fopen(file, "rb");
+    char *text = fp ? malloc((size_t)st.st_size + 1) : NULL;
+    size_t n = text ? fread(text, 1, (size_t)st.st_size, fp) : 0;
+    if (fp) fclose(fp);
+    if (!text) { ex_jw_null(w); return; }
+    ex_jw_arr(w);
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && text[i] != '\n') continue;
+        ex_jw_strn(w, text + start, i - start);
+        start = i + 1;
+    }
+    ex_jw_arr_end(w);
+    free(text);
+}
+
+/* GET /api/profiles/{id}/lines?fn=&file=&type=: per-line costs of a
+ * function, with its source text when the file is readable here. */
+static void profile_lines(const ex_api *api, int64_t id, const ex_params *ps, ex_resp *r)
+{
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
+    req_filter rf;
+    const char *file, *fn = fn_param(ps, &file, r);
+    if (!fn) return;
+    if (filter_parse(ps, &rf, r)) { filter_free(&rf); return; }
+    if (load_pprof(api, id, &pp, &ref, r)) { filter_free(&rf); return; }
+    int t = type_param(pp, ps, ex_default_type(pp), r);
+    ex_line_cost *lines = NULL;
+    size_t n = 0;
+    if (t >= 0 && ex_flame_lines(pp, t, fn, file, filter_of(&rf), &lines, &n)) {
+        ex_resp_error(r, 500, "out of memory");
+    } else if (t >= 0) {
+        ex_jw w;
+        ex_jw_init(&w, &r->body);
+        ex_jw_obj(&w);
+        write_type_head(&w, &pp->sample_types[t]);
+        ex_jw_kstr(&w, "function", fn);
+        ex_jw_kstr(&w, "file", file);
+        ex_jw_knum(&w, "profile_total", ex_type_total(pp, t));
+        ex_jw_key(&w, "lines");
+        ex_jw_arr(&w);
+        for (size_t i = 0; i < n; i++) {
+            ex_jw_obj(&w);
+            ex_jw_kint(&w, "line", lines[i].line);
+            ex_jw_knum(&w, "self", lines[i].self);
+            ex_jw_knum(&w, "total", lines[i].total);
+            ex_jw_obj_end(&w);
+        }
+        ex_jw_arr_end(&w);
+        write_source(&w, file);
+        ex_jw_obj_end(&w);
+        finish_json(r, &w);
+    }
+    free(lines);
+    ex_pcache_release(ref);
+    filter_free(&rf);
+}
+
+/* GET /api/profiles/{id}/timeline?type=&buckets=: the time-ordered view
+ * where samples carry timestamps; "values" is [] when they do not. */
+static void profile_timeline(const ex_api *api, int64_t id, const ex_params *ps, ex_resp *r)
+{
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
+    req_filter rf;
+    if (filter_parse(ps, &rf, r)) { filter_free(&rf); return; }
+    if (load_pprof(api, id, &pp, &ref, r)) { filter_free(&rf); return; }
+    int t = type_param(pp, ps, ex_default_type(pp), r);
+    size_t nb = count_param(ps, "buckets", 120, 2000);
+    double *vals = NULL;
+    int64_t from = 0, width = 0;
+    int rc = t >= 0 ? ex_flame_timeline(pp, t, nb, filter_of(&rf), &vals, &from, &width) : CP_OK;
+    if (rc == CP_ENOMEM) {
+        ex_resp_error(r, 500, "out of memory");
+    } else if (t >= 0) {
+        ex_jw w;
+        ex_jw_init(&w, &r->body);
+        ex_jw_obj(&w);
+        write_type_head(&w, &pp->sample_types[t]);
+        ex_jw_kint(&w, "from_ns", from);
+        ex_jw_kint(&w, "bucket_ns", width);
+        ex_jw_key(&w, "values");
+        ex_jw_arr(&w);
+        for (size_t i = 0; vals && i < nb; i++) ex_jw_num(&w, vals[i]);
+        ex_jw_arr_end(&w);
+        ex_jw_obj_end(&w);
+        finish_json(r, &w);
+    }
+    free(vals);
+    ex_pcache_release(ref);
+    filter_free(&rf);
+}
+
+/* GET /api/profiles/{id}/labels: every label key with its most frequent
+ * values (by number of samples), for label filters on the page. */
+static void profile_labels(const ex_api *api, int64_t id, ex_resp *r)
+{
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
+    if (load_pprof(api, id, &pp, &ref, r)) return;
+    ex_jw w;
+    ex_jw_init(&w, &r->body);
+    if (ex_labels_write(pp, &w, 50)) ex_resp_error(r, 500, "out of memory");
+    else finish_json(r, &w);
+    ex_pcache_release(ref);
 }
 
 static void profile_analysis(const ex_api *api, int64_t id, ex_resp *r)
 {
-    cp_pprof *pp;
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
     int64_t start, end;
     ex_analysis a;
     if (ex_query_times(api->store, id, &start, &end)) { ex_resp_error(r, 404, "no such profile"); return; }
-    if (load_pprof(api, id, &pp, r)) return;
+    if (load_pprof(api, id, &pp, &ref, r)) return;
     if (ex_analyze(pp, end - start > 0 ? end - start : pp->duration_nanos, &a)) {
         ex_resp_error(r, 500, "out of memory");
     } else {
@@ -159,7 +438,7 @@ static void profile_analysis(const ex_api *api, int64_t id, ex_resp *r)
         ex_analysis_write(&a, &w);
         finish_json(r, &w);
     }
-    cp_pprof_free(pp);
+    ex_pcache_release(ref);
 }
 
 static void profile_info(const ex_api *api, int64_t id, ex_resp *r)
@@ -209,6 +488,10 @@ static void route_profile(const ex_api *api, const char *rest, const ex_params *
     else if (!strcmp(end, "/flame")) profile_flame(api, id, ps, false, r);
     else if (!strcmp(end, "/table")) profile_flame(api, id, ps, true, r);
     else if (!strcmp(end, "/analysis")) profile_analysis(api, id, r);
+    else if (!strcmp(end, "/sandwich")) profile_sandwich(api, id, ps, r);
+    else if (!strcmp(end, "/lines")) profile_lines(api, id, ps, r);
+    else if (!strcmp(end, "/labels")) profile_labels(api, id, r);
+    else if (!strcmp(end, "/timeline")) profile_timeline(api, id, ps, r);
     else if (!strcmp(end, "/info")) profile_info(api, id, r);
     else if (!strcmp(end, "/pprof")) profile_download(api, id, r);
     else ex_resp_error(r, 404, "no such resource");
@@ -216,62 +499,162 @@ static void route_profile(const ex_api *api, const char *rest, const ex_params *
 
 /* ---- aggregate and compare ------------------------------------------- */
 
-/* Add profile id's values of type to f; remember the type's unit. A
- * vanished or unreadable blob is skipped (0); CP_ENOMEM stops. */
-static int agg_add(const ex_api *api, ex_flame *f, int64_t id, const char *type, char *unit, size_t unitlen)
+/* One aggregation, run on its job's thread (aggjob.h). */
+typedef struct agg_arg {
+    ex_store *store;
+    size_t max_inflated, limit, max_nodes;
+    double min_frac;
+    bool table;
+    size_t matched;
+    char type[128];
+} agg_arg;
+
+/* Workers share the id list (next index under the lock) and the flame:
+ * decoding, the expensive part, runs in parallel; adding to the flame is
+ * serialised by the same lock. */
+typedef struct agg_shared {
+    const agg_arg *a;
+    const int64_t *ids;
+    size_t n, next, done;
+    ex_flame *f;
+    char unit[64];
+    int rc;
+    pthread_mutex_t mu;
+    void (*progress)(void *, size_t);
+    void *job;
+} agg_shared;
+
+static void *agg_worker(void *arg)
 {
-    cp_pprof *pp;
-    ex_resp dummy;
-    ex_resp_init(&dummy);
-    int rc = load_pprof(api, id, &pp, &dummy);
-    ex_resp_free(&dummy);
-    if (rc) return 0;
-    int t = cp_pprof_type_index(pp, type);
-    if (t >= 0) {
-        rc = ex_flame_add(f, pp, t, 0, 1.0);
-        if (!unit[0]) snprintf(unit, unitlen, "%s", pp->sample_types[t].unit ? pp->sample_types[t].unit : "");
+    agg_shared *sh = arg;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        size_t i = sh->rc == CP_OK && sh->next < sh->n ? sh->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&sh->mu);
+        if (i == SIZE_MAX) return NULL;
+        const cp_pprof *pp;
+        ex_pcache_ref *ref;
+        if (ex_pcache_get(sh->a->store, sh->ids[i], sh->a->max_inflated, &pp, &ref)) pp = NULL;
+        int t = pp ? ex_type_find(pp, sh->a->type) : -1;
+        pthread_mutex_lock(&sh->mu);
+        if (t >= 0 && sh->rc == CP_OK) {
+            sh->rc = ex_flame_add(sh->f, pp, t, 0, 1.0);
+            if (!sh->unit[0]) snprintf(sh->unit, sizeof sh->unit, "%s", pp->sample_types[t].unit ? pp->sample_types[t].unit : "");
+        }
+        size_t done = ++sh->done;
+        pthread_mutex_unlock(&sh->mu);
+        if (pp) ex_pcache_release(ref);
+        if ((done & 63) == 0 || done == sh->n) sh->progress(sh->job, done);
     }
-    cp_pprof_free(pp);
-    return rc;
 }
 
-static void write_aggregate(ex_resp *r, const ex_params *ps, const ex_flame *f, const char *type,
-                            const char *unit, size_t n, size_t matched, bool table)
+static int agg_merge(void *argp, const int64_t *ids, size_t n, void (*progress)(void *, size_t), void *job,
+                     cp_buf *out)
+{
+    const agg_arg *a = argp;
+    size_t pruned = 0;
+    agg_shared sh = {.a = a, .ids = ids, .n = n, .f = ex_flame_new(0), .progress = progress, .job = job};
+    pthread_mutex_init(&sh.mu, NULL);
+    int rc = sh.f ? CP_OK : CP_ENOMEM;
+    pthread_t th[AGG_THREADS];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nth = cpus < 1 ? 1 : cpus > AGG_THREADS ? AGG_THREADS : (size_t)cpus, started = 0;
+    for (size_t i = 1; rc == CP_OK && i < nth; i++)
+        if (pthread_create(&th[started], NULL, agg_worker, &sh) == 0) started++;
+    if (rc == CP_OK) agg_worker(&sh);
+    for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&sh.mu);
+    if (rc == CP_OK) rc = sh.rc;
+    ex_flame *f = sh.f;
+    const char *unit = sh.unit;
+    if (rc == CP_OK) {
+        ex_jw w;
+        ex_jw_init(&w, out);
+        ex_jw_obj(&w);
+        ex_jw_kstr(&w, "type", a->type);
+        ex_jw_kstr(&w, "unit", unit);
+        ex_jw_kint(&w, "profiles", (int64_t)n);
+        ex_jw_kint(&w, "matched", (int64_t)a->matched);
+        ex_jw_key(&w, "truncated");
+        ex_jw_bool(&w, a->matched > n);
+        ex_jw_knum(&w, "total", ex_flame_total(f, 0));
+        if (a->table) {
+            ex_jw_key(&w, "rows");
+            ex_flame_write_rows(f, &w, 1, a->limit);
+        } else {
+            ex_jw_key(&w, "root");
+            ex_flame_write_tree(f, &w, 1, a->min_frac, a->max_nodes, &pruned);
+            ex_jw_kint(&w, "nodes", (int64_t)ex_flame_node_count(f));
+            ex_jw_kint(&w, "pruned", (int64_t)pruned);
+        }
+        ex_jw_obj_end(&w);
+        rc = w.err;
+    }
+    ex_flame_free(f);
+    return rc == CP_OK ? 200 : 500;
+}
+
+/* The job key: endpoint, every parameter in order, and the store's
+ * generation (new or deleted profiles make a new key). */
+static void agg_key(const ex_api *api, const ex_params *ps, bool table, cp_buf *key)
+{
+    ex_buf_printf(key, "%s|%lld|%lld", table ? "table" : "flame", (long long)ex_store_generation(api->store),
+                  (long long)ex_store_count(api->store));
+    for (size_t i = 0; i < ps->n; i++) ex_buf_printf(key, "|%s=%s", ps->p[i].key, ps->p[i].val);
+    ex_buf_cstr(key);
+}
+
+static void agg_progress(ex_resp *r, const ex_agg_result *res)
 {
     ex_jw w;
     ex_jw_init(&w, &r->body);
     ex_jw_obj(&w);
-    ex_jw_kstr(&w, "type", type);
-    ex_jw_kstr(&w, "unit", unit);
-    ex_jw_kint(&w, "profiles", (int64_t)n);
-    ex_jw_key(&w, "truncated");
-    ex_jw_bool(&w, matched > n);
-    write_flame_body(&w, f, ps, table);
+    ex_jw_key(&w, "running");
+    ex_jw_bool(&w, true);
+    ex_jw_kint(&w, "done", (int64_t)res->progress);
+    ex_jw_kint(&w, "profiles", (int64_t)res->total);
     ex_jw_obj_end(&w);
+    r->status = 202;
     finish_json(r, &w);
 }
 
 static void aggregate(const ex_api *api, const ex_params *ps, bool table, ex_resp *r)
 {
-    char err[160], unit[64] = "";
+    char err[160];
     ex_filter flt;
     int64_t *ids = NULL;
-    size_t n = 0, matched = 0, max = count_param(ps, "max_profiles", AGG_DEFAULT_PROFILES, AGG_MAX_PROFILES);
+    size_t n = 0, matched = 0, max = count_param(ps, "max_profiles", AGG_MAX_PROFILES, AGG_MAX_PROFILES);
     if (ex_filter_parse(ps, &flt, err, sizeof err)) { ex_resp_error(r, 400, err); return; }
     const char *type = ex_param_get(ps, "type");
-    if (!type || !*type) type = "cpu-time";
-    ex_flame *f = ex_flame_new(0);
-    int rc = f ? ex_query_ids(api->store, &flt, max, &ids, &n, &matched) : CP_ENOMEM;
-    for (size_t i = 0; rc == CP_OK && i < n; i++) rc = agg_add(api, f, ids[i], type, unit, sizeof unit);
+    agg_arg *a = calloc(1, sizeof *a);
+    if (!a || ex_query_ids(api->store, &flt, max, &ids, &n, &matched)) {
+        free(a);
+        ex_resp_error(r, 500, "out of memory");
+        return;
+    }
+    *a = (agg_arg){.store = api->store, .max_inflated = api->max_inflated, .table = table, .matched = matched,
+                   .limit = count_param(ps, "limit", 2000, 100000), .min_frac = num_param(ps, "min_frac", 0.0005),
+                   .max_nodes = count_param(ps, "max_nodes", 50000, 2000000)};
+    snprintf(a->type, sizeof a->type, "%s", type && *type ? type : "cpu-time");
+    cp_buf key;
+    cp_buf_init(&key, 0);
+    agg_key(api, ps, table, &key);
+    ex_agg_result res;
+    int wait = (int)count_param(ps, "wait_ms", 1500, 60000);
+    int rc = ex_agg_run(key.data ? (const char *)key.data : "", ids, n, agg_merge, a, wait, &res);
     free(ids);
+    cp_buf_free(&key);
     if (rc) ex_resp_error(r, 500, "out of memory");
-    else write_aggregate(r, ps, f, type, unit, n, matched, table);
-    ex_flame_free(f);
+    else if (!res.done) agg_progress(r, &res);
+    else if (res.status != 200) ex_resp_error(r, res.status, "out of memory merging the profiles");
+    else { cp_buf_free(&r->body); r->body = res.body; cp_buf_init(&res.body, 0); }
+    cp_buf_free(&res.body);
 }
 
 typedef struct side {
     int64_t id, start, end;
-    cp_pprof *pp;
+    const cp_pprof *pp;
+    ex_pcache_ref *ref;
     int t;
 } side;
 
@@ -286,7 +669,7 @@ static int load_side(const ex_api *api, const ex_params *ps, const char *key, si
         ex_resp_error(r, v ? 404 : 400, msg);
         return -1;
     }
-    return load_pprof(api, s->id, &s->pp, r);
+    return load_pprof(api, s->id, &s->pp, &s->ref, r);
 }
 
 static double side_scale(const side *s, bool normalize)
@@ -349,8 +732,8 @@ static void compare(const ex_api *api, const ex_params *ps, ex_resp *r)
 {
     side a = {0}, b = {0};
     if (load_side(api, ps, "a", &a, r) == 0 && load_side(api, ps, "b", &b, r) == 0) compare_sides(ps, &a, &b, r);
-    if (a.pp) cp_pprof_free(a.pp);
-    if (b.pp) cp_pprof_free(b.pp);
+    ex_pcache_release(a.ref);
+    ex_pcache_release(b.ref);
 }
 
 /* ---- routing --------------------------------------------------------- */
@@ -408,4 +791,55 @@ void ex_api_get(const ex_api *api, const char *path, const ex_params *ps, ex_res
 void ex_api_intake(const ex_api *api, const char *content_type, const uint8_t *body, size_t len, ex_resp *r)
 {
     r->status = ex_intake_handle(api->store, content_type, body, len, api->max_inflated, &r->body);
+}
+
+/* Percent-decoded copy of a path segment ("%2F" → "/"); false if bad. */
+static bool url_decode(const char *in, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; *in && o + 1 < n; in++) {
+        if (*in == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2])) {
+            char hex[3] = {in[1], in[2], 0};
+            out[o++] = (char)strtol(hex, NULL, 16);
+            in += 2;
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = 0;
+    return !*in;
+}
+
+static void write_deleted(ex_resp *r, int64_t n)
+{
+    ex_jw w;
+    ex_jw_init(&w, &r->body);
+    ex_jw_obj(&w);
+    ex_jw_kint(&w, "deleted", n);
+    ex_jw_obj_end(&w);
+    finish_json(r, &w);
+}
+
+void ex_api_delete(const ex_api *api, const char *path, ex_resp *r)
+{
+    static const char profiles[] = "/api/profiles/", services[] = "/api/services/";
+    int64_t n;
+    if (!strncmp(path, profiles, sizeof profiles - 1)) {
+        char *end;
+        long long id = strtoll(path + sizeof profiles - 1, &end, 10);
+        if (id <= 0 || *end) { ex_resp_error(r, 404, "bad profile id"); return; }
+        n = ex_store_delete(api->store, id);
+        ex_pcache_forget(id);
+        if (n == 0) { ex_resp_error(r, 404, "no such profile"); return; }
+    } else if (!strncmp(path, services, sizeof services - 1)) {
+        char svc[1024];
+        if (!url_decode(path + sizeof services - 1, svc, sizeof svc)) { ex_resp_error(r, 400, "service name too long"); return; }
+        n = ex_store_delete_service(api->store, svc);
+    } else {
+        ex_resp_error(r, 405, "DELETE is accepted on /api/profiles/{id} and /api/services/{service}");
+        return;
+    }
+    if (n < 0) { ex_resp_error(r, 500, "cannot delete (database error)"); return; }
+    if (n > 0) cp_log(CP_LOG_INFO, "explorer: deleted %lld profile%s (%s)", (long long)n, n == 1 ? "" : "s", path);
+    write_deleted(r, n);
 }

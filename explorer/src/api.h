@@ -38,6 +38,9 @@ void ex_resp_error(ex_resp *r, int status, const char *msg);
 void ex_api_get(const ex_api *api, const char *path, const ex_params *ps, ex_resp *r);
 
 /* POST /profiling/v1/input with a complete body. */
+/* DELETE /api/profiles/{id} and DELETE /api/services/{service}. */
+void ex_api_delete(const ex_api *api, const char *path, ex_resp *r);
+
 void ex_api_intake(const ex_api *api, const char *content_type, const uint8_t *body, size_t len, ex_resp *r);
 
 #endif /* EX_API_H */

@@ -8,12 +8,13 @@
 #include "flame.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FLAME_MAX_DEPTH 4096
+#define FLAME_MAX_DEPTH 16384
 #define FLAME_DEFAULT_MAX_NODES 2000000
 
 typedef struct fnode {
@@ -95,6 +96,7 @@ static int64_t intern(ex_flame *f, const char *name, const char *file)
     memset(r, 0, sizeof *r);
     r->name = strdup(name);
     r->file = strdup(file);
+    r->kind = "";
     if (!r->name || !r->file) {
         free((char *)r->name);
         free((char *)r->file);
@@ -175,6 +177,7 @@ void ex_flame_free(ex_flame *f)
     for (size_t i = 0; i < f->nkeys; i++) {
         free((char *)f->rows[i].name);
         free((char *)f->rows[i].file);
+        if (f->rows[i].kind[0]) free((char *)f->rows[i].kind);
     }
     free(f->rows);
     free(f->stamp);
@@ -206,13 +209,47 @@ static int64_t func_key(ex_flame *f, fcache *c, uint64_t fid)
     return k;
 }
 
+/* Remember the frame kind (mapping file) of key k the first time one is
+ * seen; -1 out of memory. */
+static int set_kind(ex_flame *f, int64_t k, const cp_pprof_location *loc)
+{
+    if (k < 0 || !loc || !loc->mapping_file || !loc->mapping_file[0] || f->rows[k].kind[0]) return k < 0 ? -1 : 0;
+    char *kind = strdup(loc->mapping_file);
+    if (!kind) return -1;
+    f->rows[k].kind = kind;
+    return 0;
+}
+
+/* Frames of a sample (inlined lines expanded). */
+static size_t sample_depth(const fcache *c, const cp_pprof_sample *s)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < s->nlocs; i++) {
+        const cp_pprof_location *loc = cp_pprof_location_by_id(c->pp, s->location_ids[i]);
+        d += loc && loc->nlines ? loc->nlines : 1;
+    }
+    return d;
+}
+
 /* Keys of a sample's frames, root first, into keys[]; returns the count
- * (capped at FLAME_MAX_DEPTH, keeping the root-most frames) or -1. */
+ * or -1. A stack deeper than FLAME_MAX_DEPTH keeps its leaf-most frames
+ * (where the time is spent) under a first "<N root-most frames omitted>"
+ * frame, so self time stays on the true leaf. */
 static int64_t sample_keys(ex_flame *f, fcache *c, const cp_pprof_sample *s, uint32_t *keys)
 {
-    size_t n = 0;
+    size_t n = 0, depth = sample_depth(c, s), skip = 0;
+    if (depth > FLAME_MAX_DEPTH) {
+        char what[64];
+        skip = depth - (FLAME_MAX_DEPTH - 1);
+        snprintf(what, sizeof what, "<%zu root-most frames omitted>", skip);
+        int64_t k = intern(f, what, "");
+        if (k < 0) return -1;
+        keys[n++] = (uint32_t)k;
+    }
     for (size_t i = s->nlocs; i-- > 0 && n < FLAME_MAX_DEPTH;) {
         const cp_pprof_location *loc = cp_pprof_location_by_id(c->pp, s->location_ids[i]);
+        size_t lines = loc && loc->nlines ? loc->nlines : 1;
+        if (skip >= lines) { skip -= lines; continue; }
         if (!loc || loc->nlines == 0) {
             char addr[40];
             snprintf(addr, sizeof addr, "0x%" PRIx64, loc ? loc->address : s->location_ids[i]);
@@ -221,9 +258,11 @@ static int64_t sample_keys(ex_flame *f, fcache *c, const cp_pprof_sample *s, uin
             keys[n++] = (uint32_t)k;
             continue;
         }
-        for (size_t j = loc->nlines; j-- > 0 && n < FLAME_MAX_DEPTH;) {
+        size_t partial = skip;
+        skip = 0;
+        for (size_t j = loc->nlines - partial; j-- > 0 && n < FLAME_MAX_DEPTH;) {
             int64_t k = func_key(f, c, loc->lines[j].function_id);
-            if (k < 0) return -1;
+            if (set_kind(f, k, loc) < 0) return -1;
             keys[n++] = (uint32_t)k;
         }
     }
@@ -273,11 +312,106 @@ static int add_path(ex_flame *f, const uint32_t *keys, size_t n, int col, double
     return CP_OK;
 }
 
-int ex_flame_add(ex_flame *f, const cp_pprof *pp, int type_idx, int col, double scale)
+/* ---- filters ---------------------------------------------------------- */
+
+/* Per key: does its name match focus / ignore / hide (bit 1/2/4), bit 8 =
+ * computed. Grown with the flame's keys. */
+typedef struct fmatch {
+    uint8_t *bits;
+    size_t cap;
+} fmatch;
+
+static int key_bits(const ex_flame *f, const ex_flame_filter *flt, fmatch *m, uint32_t key)
+{
+    if (key >= m->cap) {
+        size_t nc = f->capkeys > key ? f->capkeys : (size_t)key + 1;
+        uint8_t *b = realloc(m->bits, nc);
+        if (!b) return -1;
+        memset(b + m->cap, 0, nc - m->cap);
+        m->bits = b;
+        m->cap = nc;
+    }
+    if (!(m->bits[key] & 8)) {
+        const char *name = f->rows[key].name;
+        m->bits[key] = 8 | (flt->focus && !regexec(flt->focus, name, 0, NULL, 0) ? 1 : 0) |
+                       (flt->ignore && !regexec(flt->ignore, name, 0, NULL, 0) ? 2 : 0) |
+                       (flt->hide && !regexec(flt->hide, name, 0, NULL, 0) ? 4 : 0);
+    }
+    return m->bits[key];
+}
+
+/* A label's value as text: the string, or the number in decimal. */
+static const char *label_text(const cp_pprof_label *l, char *buf, size_t n)
+{
+    if (l->str && *l->str) return l->str;
+    snprintf(buf, n, "%" PRId64, l->num);
+    return buf;
+}
+
+bool ex_sample_time(const cp_pprof_sample *s, int64_t *ns)
+{
+    for (size_t j = 0; j < s->nlabels; j++) {
+        const cp_pprof_label *l = &s->labels[j];
+        if (!l->key || (strcmp(l->key, "end_timestamp_ns") && strcmp(l->key, "timestamp_ns"))) continue;
+        if (l->str && *l->str) {
+            char *end;
+            long long v = strtoll(l->str, &end, 10);
+            if (*end) continue;
+            *ns = v;
+        } else {
+            *ns = l->num;
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool labels_pass(const cp_pprof_sample *s, const ex_flame_filter *flt)
+{
+    int64_t ts;
+    if (flt->has_time && (!ex_sample_time(s, &ts) || ts < flt->time_from || ts >= flt->time_to)) return false;
+    for (size_t k = 0; k < flt->nlabels; k++) {
+        bool hit = false;
+        char buf[32];
+        for (size_t j = 0; j < s->nlabels && !hit; j++) {
+            const cp_pprof_label *l = &s->labels[j];
+            hit = l->key && !strcmp(l->key, flt->labels[k].key) &&
+                  !regexec(flt->labels[k].re, label_text(l, buf, sizeof buf), 0, NULL, 0);
+        }
+        if (!hit) return false;
+    }
+    return true;
+}
+
+/* Apply flt to a sample's keys in place: returns the new count (0 when
+ * every frame was hidden: the value stays, on the root), DROPPED when the
+ * sample is filtered out, -1 out of memory. */
+#define DROPPED (-2)
+static int64_t filter_keys(const ex_flame *f, const ex_flame_filter *flt, fmatch *m, const cp_pprof_sample *s,
+                           uint32_t *keys, int64_t n)
+{
+    if (!flt) return n;
+    if ((flt->nlabels || flt->has_time) && !labels_pass(s, flt)) return DROPPED;
+    if (!flt->focus && !flt->ignore && !flt->hide) return n;
+    bool focused = !flt->focus;
+    int64_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int b = key_bits(f, flt, m, keys[i]);
+        if (b < 0) return -1;
+        if (b & 2) return DROPPED;
+        if (b & 1) focused = true;
+        if (!(b & 4)) keys[o++] = keys[i];
+    }
+    return focused ? o : DROPPED;
+}
+
+int ex_flame_add_filtered(ex_flame *f, const cp_pprof *pp, int type_idx, int col, double scale,
+                          const ex_flame_filter *flt)
 {
     if (type_idx < 0 || (size_t)type_idx >= pp->n_sample_types || col < 0 || col > 1) return CP_EINVAL;
     uint32_t *keys = malloc(FLAME_MAX_DEPTH * sizeof *keys);
     fcache c = {.pp = pp, .key = malloc((pp->n_functions + 1) * sizeof *c.key)};
+    fmatch m = {0};
     int rc = keys && c.key ? CP_OK : CP_ENOMEM;
     for (size_t i = 0; c.key && i <= pp->n_functions; i++) c.key[i] = -1;
     for (size_t i = 0; i < pp->n_samples && rc == CP_OK; i++) {
@@ -285,11 +419,212 @@ int ex_flame_add(ex_flame *f, const cp_pprof *pp, int type_idx, int col, double 
         double v = (double)s->values[type_idx] * scale;
         if (v == 0) continue;
         int64_t n = sample_keys(f, &c, s, keys);
-        rc = n < 0 ? CP_ENOMEM : add_path(f, keys, (size_t)n, col, v);
+        if (n >= 0) n = filter_keys(f, flt, &m, s, keys, n);
+        if (n == -1) rc = CP_ENOMEM;
+        else if (n >= 0) rc = add_path(f, keys, (size_t)n, col, v);
     }
     free(keys);
     free(c.key);
+    free(m.bits);
     return rc;
+}
+
+int ex_flame_add(ex_flame *f, const cp_pprof *pp, int type_idx, int col, double scale)
+{
+    return ex_flame_add_filtered(f, pp, type_idx, col, scale, NULL);
+}
+
+int ex_flame_timeline(const cp_pprof *pp, int type_idx, size_t nbuckets, const ex_flame_filter *flt,
+                      double **out, int64_t *from_ns, int64_t *bucket_ns)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN, ts;
+    *out = NULL;
+    if (type_idx < 0 || (size_t)type_idx >= pp->n_sample_types || nbuckets == 0) return CP_EINVAL;
+    for (size_t i = 0; i < pp->n_samples; i++) {
+        if (!ex_sample_time(&pp->samples[i], &ts)) continue;
+        lo = ts < lo ? ts : lo;
+        hi = ts > hi ? ts : hi;
+    }
+    if (lo > hi) return CP_EINVAL;
+    int64_t width = (hi - lo) / (int64_t)nbuckets + 1;
+    double *b = calloc(nbuckets, sizeof *b);
+    if (!b) return CP_ENOMEM;
+    /* the time window itself is what this view selects: other filters only */
+    ex_flame_filter f2;
+    if (flt) { f2 = *flt; f2.has_time = false; }
+    ex_flame *scratch = flt ? ex_flame_new(0) : NULL;
+    uint32_t *keys = flt ? malloc(FLAME_MAX_DEPTH * sizeof *keys) : NULL;
+    fcache c = {.pp = pp, .key = flt ? malloc((pp->n_functions + 1) * sizeof *c.key) : NULL};
+    fmatch m = {0};
+    int rc = !flt || (scratch && keys && c.key) ? CP_OK : CP_ENOMEM;
+    for (size_t i = 0; c.key && i <= pp->n_functions; i++) c.key[i] = -1;
+    for (size_t i = 0; rc == CP_OK && i < pp->n_samples; i++) {
+        const cp_pprof_sample *s = &pp->samples[i];
+        if (!ex_sample_time(s, &ts) || s->values[type_idx] == 0) continue;
+        if (flt) {
+            int64_t k = sample_keys(scratch, &c, s, keys);
+            if (k >= 0) k = filter_keys(scratch, &f2, &m, s, keys, k);
+            if (k == -1) rc = CP_ENOMEM;
+            if (k < 0) continue;
+        }
+        b[(ts - lo) / width] += (double)s->values[type_idx];
+    }
+    ex_flame_free(scratch);
+    free(keys);
+    free(c.key);
+    free(m.bits);
+    if (rc) { free(b); return rc; }
+    *out = b;
+    *from_ns = lo;
+    *bucket_ns = width;
+    return CP_OK;
+}
+
+/* ---- sandwich and source lines ---------------------------------------- */
+
+int ex_flame_sandwich(ex_flame *callers, ex_flame *callees, const cp_pprof *pp, int type_idx,
+                      const char *name, const char *file, const ex_flame_filter *flt)
+{
+    if (type_idx < 0 || (size_t)type_idx >= pp->n_sample_types) return CP_EINVAL;
+    int64_t target = intern(callees, name, file ? file : "");
+    uint32_t *keys = malloc(FLAME_MAX_DEPTH * sizeof *keys), *rev = malloc(FLAME_MAX_DEPTH * sizeof *rev);
+    fcache c = {.pp = pp, .key = malloc((pp->n_functions + 1) * sizeof *c.key)};
+    fmatch m = {0};
+    int64_t *map = NULL; /* callees key -> callers key */
+    size_t mapcap = 0;
+    int rc = keys && rev && c.key && target >= 0 ? CP_OK : CP_ENOMEM;
+    for (size_t i = 0; c.key && i <= pp->n_functions; i++) c.key[i] = -1;
+    for (size_t i = 0; i < pp->n_samples && rc == CP_OK; i++) {
+        const cp_pprof_sample *s = &pp->samples[i];
+        double v = (double)s->values[type_idx];
+        if (v == 0) continue;
+        int64_t n = sample_keys(callees, &c, s, keys), at = -1;
+        if (n >= 0) n = filter_keys(callees, flt, &m, s, keys, n);
+        if (n == -1) { rc = CP_ENOMEM; break; }
+        for (int64_t k = 0; k < n && at < 0; k++) if (keys[k] == (uint32_t)target) at = k;
+        if (at < 0) continue;
+        if (callees->nkeys > mapcap) {
+            size_t nc = callees->capkeys;
+            int64_t *b = realloc(map, nc * sizeof *b);
+            if (!b) { rc = CP_ENOMEM; break; }
+            for (size_t k = mapcap; k < nc; k++) b[k] = -1;
+            map = b;
+            mapcap = nc;
+        }
+        for (int64_t k = at; k >= 0 && rc == CP_OK; k--) {
+            uint32_t ck = keys[k];
+            if (map[ck] < 0) map[ck] = intern(callers, callees->rows[ck].name, callees->rows[ck].file);
+            if (map[ck] < 0) rc = CP_ENOMEM;
+            rev[at - k] = (uint32_t)map[ck];
+        }
+        if (rc == CP_OK) rc = add_path(callees, keys + at, (size_t)(n - at), 0, v);
+        if (rc == CP_OK) rc = add_path(callers, rev, (size_t)at + 1, 0, v);
+    }
+    free(keys);
+    free(rev);
+    free(c.key);
+    free(m.bits);
+    free(map);
+    return rc;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const ex_line_cost *)a)->line, y = ((const ex_line_cost *)b)->line;
+    return x < y ? -1 : x > y;
+}
+
+/* Slot of line in the open-addressed table (grown by the caller). */
+static size_t line_slot(ex_line_cost *t, size_t cap, int64_t line)
+{
+    size_t h = (size_t)((uint64_t)line * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+    while (t[h].line != INT64_MIN && t[h].line != line) h = (h + 1) & (cap - 1);
+    return h;
+}
+
+int ex_flame_lines(const cp_pprof *pp, int type_idx, const char *name, const char *file,
+                   const ex_flame_filter *flt, ex_line_cost **out, size_t *n)
+{
+    size_t cap = 256, used = 0;
+    ex_line_cost *t = malloc(cap * sizeof *t);
+    uint64_t *seen = NULL; /* lines counted in the current sample */
+    size_t nseen = 0, seencap = 0;
+    ex_flame *scratch = flt ? ex_flame_new(0) : NULL; /* interns keys for the filter */
+    uint32_t *keys = flt ? malloc(FLAME_MAX_DEPTH * sizeof *keys) : NULL;
+    fcache c = {.pp = pp, .key = flt ? malloc((pp->n_functions + 1) * sizeof *c.key) : NULL};
+    fmatch m = {0};
+    *out = NULL;
+    *n = 0;
+    if (!t || (flt && (!scratch || !keys || !c.key))) goto oom;
+    for (size_t i = 0; c.key && i <= pp->n_functions; i++) c.key[i] = -1;
+    for (size_t i = 0; i < cap; i++) t[i].line = INT64_MIN;
+    for (size_t si = 0; si < pp->n_samples; si++) {
+        const cp_pprof_sample *s = &pp->samples[si];
+        double v = type_idx >= 0 && (size_t)type_idx < pp->n_sample_types ? (double)s->values[type_idx] : 0;
+        if (v == 0) continue;
+        if (flt) {
+            int64_t k = sample_keys(scratch, &c, s, keys);
+            if (k >= 0) k = filter_keys(scratch, flt, &m, s, keys, k);
+            if (k == -1) goto oom;
+            if (k == DROPPED) continue;
+        }
+        nseen = 0;
+        for (size_t li = 0; li < s->nlocs; li++) {
+            const cp_pprof_location *loc = cp_pprof_location_by_id(pp, s->location_ids[li]);
+            for (size_t j = 0; loc && j < loc->nlines; j++) {
+                const cp_pprof_function *fn = cp_pprof_function_by_id(pp, loc->lines[j].function_id);
+                if (!fn || !fn->name || strcmp(fn->name, name) || strcmp(fn->filename ? fn->filename : "", file ? file : ""))
+                    continue;
+                if ((used + 1) * 2 > cap) {
+                    size_t nc = cap * 2;
+                    ex_line_cost *b = malloc(nc * sizeof *b);
+                    if (!b) goto oom;
+                    for (size_t k = 0; k < nc; k++) b[k].line = INT64_MIN;
+                    for (size_t k = 0; k < cap; k++)
+                        if (t[k].line != INT64_MIN) b[line_slot(b, nc, t[k].line)] = t[k];
+                    free(t);
+                    t = b;
+                    cap = nc;
+                }
+                int64_t line = loc->lines[j].line;
+                size_t h = line_slot(t, cap, line);
+                if (t[h].line == INT64_MIN) { t[h] = (ex_line_cost){line, 0, 0}; used++; }
+                if (li == 0 && j == 0) t[h].self += v;
+                bool counted = false;
+                for (size_t k = 0; k < nseen && !counted; k++) counted = seen[k] == (uint64_t)line;
+                if (counted) continue;
+                if (nseen == seencap) {
+                    size_t nc = seencap ? seencap * 2 : 64;
+                    uint64_t *b = realloc(seen, nc * sizeof *b);
+                    if (!b) goto oom;
+                    seen = b;
+                    seencap = nc;
+                }
+                seen[nseen++] = (uint64_t)line;
+                t[h].total += v;
+            }
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (t[i].line != INT64_MIN) t[k++] = t[i];
+    qsort(t, k, sizeof *t, line_cmp);
+    *out = t;
+    *n = k;
+    free(seen);
+    ex_flame_free(scratch);
+    free(keys);
+    free(c.key);
+    free(m.bits);
+    return CP_OK;
+oom:
+    free(t);
+    free(seen);
+    ex_flame_free(scratch);
+    free(keys);
+    free(c.key);
+    free(m.bits);
+    return CP_ENOMEM;
 }
 
 double ex_flame_total(const ex_flame *f, int col)
@@ -371,6 +706,7 @@ static void write_node(wctx *c, uint32_t idx)
     ex_jw_obj(c->w);
     ex_jw_kstr(c->w, "name", c->f->rows[n->key].name);
     ex_jw_kstr(c->w, "file", c->f->rows[n->key].file);
+    if (c->f->rows[n->key].kind[0]) ex_jw_kstr(c->w, "kind", c->f->rows[n->key].kind);
     write_values(c, n);
     ex_jw_key(c->w, "children");
     ex_jw_arr(c->w);
@@ -416,6 +752,7 @@ static void write_row(ex_jw *w, const ex_frow *r, int ncols)
     ex_jw_obj(w);
     ex_jw_kstr(w, "name", r->name);
     ex_jw_kstr(w, "file", r->file);
+    if (r->kind[0]) ex_jw_kstr(w, "kind", r->kind);
     if (ncols == 1) {
         ex_jw_knum(w, "self", r->self[0]);
         ex_jw_knum(w, "total", r->total[0]);

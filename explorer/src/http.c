@@ -17,6 +17,14 @@
 
 #define INTAKE_PATH "/profiling/v1/input"
 
+/* Connections: a thread each (cheap while they wait), so a few hundred
+ * slow or trickling clients do not lock others out; one address may hold
+ * at most EX_HTTP_MAX_PER_IP; a connection silent for
+ * EX_HTTP_IDLE_TIMEOUT_S seconds (headers or body) is closed. */
+#define EX_HTTP_MAX_CONNECTIONS 1024
+#define EX_HTTP_MAX_PER_IP 512
+#define EX_HTTP_IDLE_TIMEOUT_S 5
+
 struct ex_http {
     struct MHD_Daemon *d;
     ex_http_opts o;
@@ -141,6 +149,16 @@ static bool host_allowed(const ex_http *h, struct MHD_Connection *c)
     return false;
 }
 
+/* An Origin header, when present, must name this server's Host. */
+static bool origin_allowed(struct MHD_Connection *c)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!origin) return true;
+    const char *o = strstr(origin, "://");
+    return o && host && strcmp(o + 3, host) == 0;
+}
+
 /* A POST is answered only after its body was read (and discarded when
  * refused): answering earlier makes the server close a connection with
  * unread data, which the kernel turns into a reset the client may see
@@ -172,6 +190,19 @@ static enum MHD_Result begin(ex_http *h, struct MHD_Connection *c, const char *u
                              void **con_cls)
 {
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (!strcmp(method, MHD_HTTP_METHOD_DELETE)) {
+        if (!host_allowed(h, c)) return send_error(c, 403, "Host header is not a local name (loopback-only server)");
+        /* A page of another site cannot send DELETE without a CORS
+         * preflight, which the explorer never grants; refuse Origins that
+         * are not this server anyway. */
+        if (!origin_allowed(c)) return send_error(c, 403, "cross-site requests are not accepted");
+        ex_resp r;
+        ex_resp_init(&r);
+        ex_api_delete(&h->o.api, url, &r);
+        enum MHD_Result ok = send_resp(c, &r);
+        ex_resp_free(&r);
+        return ok;
+    }
     bool is_get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
     if (!host_allowed(h, c)) return send_error(c, 403, "Host header is not a local name (loopback-only server)");
     if (strcmp(url, INTAKE_PATH) == 0 && !is_post) return send_error(c, 405, "use POST for the intake");
@@ -252,8 +283,10 @@ static struct MHD_Daemon *start_daemon(ex_http *h, const struct sockaddr_storage
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                             MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)EX_HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)EX_HTTP_MAX_PER_IP,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)EX_HTTP_IDLE_TIMEOUT_S,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             MHD_OPTION_END);
 }
 

@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "json.h"
 #include "multipart.h"
+#include "pprof_merge.h"
 
 static const ex_mp_part *part_named(const ex_multipart *mp, const char *name)
 {
@@ -20,21 +21,46 @@ static const ex_mp_part *part_named(const ex_multipart *mp, const char *name)
     return p;
 }
 
-/* The pprof attachment: the first listed attachment whose name mentions
- * pprof, else the first listed one, else the first non-event part. */
-static const ex_mp_part *pprof_part(const ex_multipart *mp, const ex_jval *ev)
+/* Parts that carry metadata, not profiles (dd-trace-py's code
+ * provenance): skipped unless event.json lists them as attachments. */
+static bool is_metadata(const ex_mp_part *p)
+{
+    size_t n = strlen(p->name);
+    return n > 5 && strcmp(p->name + n - 5, ".json") == 0;
+}
+
+/* Every attachment event.json lists (each must be present); without a
+ * list, every part but the event and metadata. 0, or a 400 reason. */
+static int pprof_parts(const ex_multipart *mp, const ex_jval *ev, ex_ingest_part *out, size_t *n,
+                       char *err, size_t errlen)
 {
     const ex_jval *att = ex_json_get(ev, "attachments");
-    const ex_mp_part *first = NULL;
+    *n = 0;
     for (size_t i = 0; att && att->type == EX_J_ARR && i < att->n; i++) {
         if (att->items[i].type != EX_J_STR) continue;
         const ex_mp_part *p = part_named(mp, att->items[i].str);
-        if (p && strstr(att->items[i].str, "pprof")) return p;
-        if (p && !first) first = p;
+        if (!p) {
+            snprintf(err, errlen, "event.json lists attachment '%.80s' but the upload has no such part",
+                     att->items[i].str);
+            return 400;
+        }
+        if (*n == EX_MERGE_MAX_PARTS) break;
+        out[(*n)++] = (ex_ingest_part){att->items[i].str, p->data, p->len};
     }
-    for (size_t i = 0; !first && i < mp->nparts; i++)
-        if (strcmp(mp->parts[i].name, "event") != 0) first = &mp->parts[i];
-    return first;
+    for (size_t i = 0; !*n && i < mp->nparts && *n < EX_MERGE_MAX_PARTS; i++)
+        if (strcmp(mp->parts[i].name, "event") != 0 && !is_metadata(&mp->parts[i]))
+            out[(*n)++] = (ex_ingest_part){mp->parts[i].name, mp->parts[i].data, mp->parts[i].len};
+    if (att && att->type == EX_J_ARR && att->n > EX_MERGE_MAX_PARTS) {
+        snprintf(err, errlen, "upload lists %zu attachments; at most %d are accepted", att->n, EX_MERGE_MAX_PARTS);
+        return 400;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (out[i].len == 0) {
+            snprintf(err, errlen, "attachment '%.80s' is empty", out[i].name);
+            return 400;
+        }
+    if (!*n) snprintf(err, errlen, "no pprof attachment in the upload");
+    return *n ? 0 : 400;
 }
 
 static int reply_error(cp_buf *resp, int status, const char *msg)
@@ -58,15 +84,19 @@ static int ingest_parts(ex_store *st, const ex_multipart *mp, size_t max_inflate
         snprintf(msg, sizeof msg, "event.json: %s", err);
         return reply_error(resp, 400, msg);
     }
-    const ex_mp_part *pp = pprof_part(mp, ev);
-    ex_json_free(ev);
-    if (!pp || pp->len == 0) return reply_error(resp, 400, "no pprof attachment in the upload");
-    ex_ingest_req r = {.event = (const char *)event->data, .event_len = event->len,
-                       .pprof = pp->data, .pprof_len = pp->len, .source = "intake",
-                       .max_inflated = max_inflated};
+    ex_ingest_part parts[EX_MERGE_MAX_PARTS];
+    size_t nparts;
+    int status = pprof_parts(mp, ev, parts, &nparts, err, sizeof err);
+    if (status) {
+        ex_json_free(ev);
+        return reply_error(resp, status, err);
+    }
+    ex_ingest_req r = {.event = (const char *)event->data, .event_len = event->len, .parts = parts,
+                       .nparts = nparts, .source = "intake", .max_inflated = max_inflated, .fill_host = true};
     int64_t id = 0;
     bool dup = false;
-    int status = ex_ingest(st, &r, &id, &dup, err, sizeof err);
+    status = ex_ingest(st, &r, &id, &dup, err, sizeof err);
+    ex_json_free(ev);
     if (status != 200) return reply_error(resp, status, err);
     ex_jw w;
     ex_jw_init(&w, resp);

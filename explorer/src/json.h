@@ -41,8 +41,8 @@ const char *ex_json_str(const ex_jval *v, const char *key);
 double ex_json_num(const ex_jval *v, const char *key, double dflt);
 
 /* Nesting the writer supports: a flame tree of the deepest stack the
- * explorer keeps (4096 frames) takes two levels per frame. */
-#define EX_JW_MAX_DEPTH 8448
+ * explorer keeps (16384 frames) takes two levels per frame. */
+#define EX_JW_MAX_DEPTH 32832
 
 /* The writer: appends to a cp_buf, inserting commas itself. Errors are
  * sticky in w->err (CP_ENOMEM, CP_ETOOBIG over the buffer's limit,

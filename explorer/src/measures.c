@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
@@ -19,11 +20,32 @@ double ex_type_total(const cp_pprof *pp, int type_idx)
     return t;
 }
 
+int ex_type_find(const cp_pprof *pp, const char *canonical)
+{
+    static const char *const alias[][4] = {
+        {"cpu-time", "nanoseconds", "cpu", NULL}, {"wall-time", "nanoseconds", "wall", NULL},
+        {"alloc-space", "bytes", "alloc_space", NULL}, {"heap-space", "bytes", "inuse_space", "space"},
+        {"heap-live-samples", "count", "inuse_objects", "objects"}, {"alloc-samples", "count", "alloc_objects", NULL},
+        {"lock-acquire-wait", "nanoseconds", "delay", NULL}, {"lock-acquire", "count", "contentions", NULL}};
+    int t = cp_pprof_type_index(pp, canonical);
+    for (size_t i = 0; t < 0 && i < sizeof alias / sizeof alias[0]; i++) {
+        if (strcmp(alias[i][0], canonical) != 0) continue;
+        for (int k = 2; t < 0 && k < 4 && alias[i][k]; k++) {
+            t = cp_pprof_type_index(pp, alias[i][k]);
+            const char *unit = t >= 0 ? pp->sample_types[t].unit : NULL;
+            if (t >= 0 && (!unit || strcmp(unit, alias[i][1]) != 0)) t = -1;
+        }
+    }
+    return t;
+}
+
 const char *ex_default_type(const cp_pprof *pp)
 {
     static const char *const pref[] = {"cpu-time", "wall-time", "alloc-space", "heap-space"};
-    for (size_t i = 0; i < sizeof pref / sizeof pref[0]; i++)
-        if (cp_pprof_type_index(pp, pref[i]) >= 0) return pp->sample_types[cp_pprof_type_index(pp, pref[i])].type;
+    for (size_t i = 0; i < sizeof pref / sizeof pref[0]; i++) {
+        int t = ex_type_find(pp, pref[i]);
+        if (t >= 0) return pp->sample_types[t].type;
+    }
     return pp->n_sample_types ? pp->sample_types[0].type : NULL;
 }
 
@@ -71,8 +93,8 @@ int64_t ex_thread_count(const cp_pprof *pp)
 
 static double rate(const cp_pprof *pp, const char *type, double per_ns_scale, int64_t duration_ns)
 {
-    int i = cp_pprof_type_index(pp, type);
-    if (i < 0 || duration_ns <= 0) return NAN;
+    int i = ex_type_find(pp, type);
+    if (i < 0 || duration_ns < EX_MIN_RATE_DURATION_NS) return NAN;
     return ex_type_total(pp, i) * per_ns_scale / (double)duration_ns;
 }
 
@@ -108,7 +130,7 @@ int ex_measures_compute(const cp_pprof *pp, int64_t duration_ns, ex_measures *m)
     m->samples = (int64_t)pp->n_samples;
     m->cpu_cores = rate(pp, "cpu-time", 1.0, duration_ns);
     m->alloc_rate = rate(pp, "alloc-space", 1e9, duration_ns);
-    int h = cp_pprof_type_index(pp, "heap-space");
+    int h = ex_type_find(pp, "heap-space");
     m->live_heap = h >= 0 ? ex_type_total(pp, h) : NAN;
     int64_t th = ex_thread_count(pp);
     m->threads = th > 0 ? (double)th : NAN;
@@ -119,4 +141,102 @@ void ex_measures_free(ex_measures *m)
 {
     free(m->types_json);
     m->types_json = NULL;
+}
+
+/* ---- label keys and values (for label filters) ------------------------ */
+
+typedef struct lv {
+    const char *key; /* points into the cp_pprof */
+    char *value;     /* owned */
+    int64_t samples;
+} lv;
+
+static int lv_cmp(const void *a, const void *b)
+{
+    const lv *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c) return c;
+    if (x->samples != y->samples) return x->samples > y->samples ? -1 : 1;
+    return strcmp(x->value, y->value);
+}
+
+static uint64_t lv_hash(const char *k, const char *v)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *k; k++) h = (h ^ (unsigned char)*k) * 0x100000001b3ULL;
+    h = (h ^ 0xff) * 0x100000001b3ULL;
+    for (; *v; v++) h = (h ^ (unsigned char)*v) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Count samples per (key, value) in an open-addressed table. */
+static int lv_count(const cp_pprof *pp, lv **tab, size_t *cap, size_t *used)
+{
+    for (size_t i = 0; i < pp->n_samples; i++)
+        for (size_t j = 0; j < pp->samples[i].nlabels; j++) {
+            const cp_pprof_label *l = &pp->samples[i].labels[j];
+            char num[32];
+            const char *v = l->str && *l->str ? l->str : (snprintf(num, sizeof num, "%lld", (long long)l->num), num);
+            if (!l->key) continue;
+            if ((*used + 1) * 2 > *cap) {
+                size_t nc = *cap ? *cap * 2 : 256;
+                lv *b = calloc(nc, sizeof *b);
+                if (!b) return CP_ENOMEM;
+                for (size_t k = 0; k < *cap; k++) {
+                    if (!(*tab)[k].key) continue;
+                    size_t h = lv_hash((*tab)[k].key, (*tab)[k].value) & (nc - 1);
+                    while (b[h].key) h = (h + 1) & (nc - 1);
+                    b[h] = (*tab)[k];
+                }
+                free(*tab);
+                *tab = b;
+                *cap = nc;
+            }
+            size_t h = lv_hash(l->key, v) & (*cap - 1);
+            while ((*tab)[h].key && (strcmp((*tab)[h].key, l->key) || strcmp((*tab)[h].value, v))) h = (h + 1) & (*cap - 1);
+            if (!(*tab)[h].key) {
+                if (!((*tab)[h].value = strdup(v))) return CP_ENOMEM;
+                (*tab)[h].key = l->key;
+                (*used)++;
+            }
+            (*tab)[h].samples++;
+        }
+    return CP_OK;
+}
+
+int ex_labels_write(const cp_pprof *pp, ex_jw *w, size_t top)
+{
+    lv *tab = NULL;
+    size_t cap = 0, used = 0;
+    int rc = lv_count(pp, &tab, &cap, &used);
+    size_t n = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (tab[i].key) tab[n++] = tab[i];
+    if (n) qsort(tab, n, sizeof *tab, lv_cmp);
+    ex_jw_obj(w);
+    ex_jw_key(w, "labels");
+    ex_jw_arr(w);
+    for (size_t i = 0; rc == CP_OK && i < n;) {
+        size_t j = i;
+        while (j < n && !strcmp(tab[j].key, tab[i].key)) j++;
+        ex_jw_obj(w);
+        ex_jw_kstr(w, "key", tab[i].key);
+        ex_jw_kint(w, "distinct", (int64_t)(j - i));
+        ex_jw_key(w, "values");
+        ex_jw_arr(w);
+        for (size_t k = i; k < j && k - i < top; k++) {
+            ex_jw_obj(w);
+            ex_jw_kstr(w, "value", tab[k].value);
+            ex_jw_kint(w, "samples", tab[k].samples);
+            ex_jw_obj_end(w);
+        }
+        ex_jw_arr_end(w);
+        ex_jw_obj_end(w);
+        i = j;
+    }
+    ex_jw_arr_end(w);
+    ex_jw_obj_end(w);
+    for (size_t i = 0; i < n; i++) free(tab[i].value);
+    free(tab);
+    return rc ? rc : w->err;
 }

@@ -28,8 +28,11 @@ typedef struct ex_filter {
     size_t nvals[EX_FACET__COUNT];
     bool has_from, has_to;
     int64_t from_ns, to_ns;
-    char words[EX_FILTER_MAX_WORDS][72]; /* "%word%" LIKE patterns */
+    char words[EX_FILTER_MAX_WORDS][72]; /* "%word%" LIKE patterns (words under 3 characters) */
     size_t nwords;
+    char phrases[EX_FILTER_MAX_WORDS][144]; /* "word" FTS5 phrases (3+ characters: trigram index) */
+    size_t nphrases;
+    bool match_ready; /* the phrases' ids are in temp.qmatch (this request) */
 } ex_filter;
 
 /* Filter from request parameters. -1 with a reason for a bad from/to. */

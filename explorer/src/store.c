@@ -26,6 +26,8 @@ struct ex_store {
     pthread_mutex_t mu; /* protects db and every statement on it */
     char dir[PATH_MAX];
     char blobdir[PATH_MAX];
+    int64_t generation; /* bumped by every add and delete (under mu) */
+    bool no_sync;       /* tests only: skip fsync (see ex_store_set_sync) */
 };
 
 static const char *const SCHEMA =
@@ -46,7 +48,59 @@ static const char *const SCHEMA =
     "CREATE INDEX IF NOT EXISTS profiles_start ON profiles(start_ns);"
     "CREATE INDEX IF NOT EXISTS profiles_svc ON profiles(service, env, start_ns);"
     "CREATE TABLE IF NOT EXISTS imported(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER);"
-    "PRAGMA user_version=1;";
+    /* Indexes for every facet (GROUP BY over an index, no table scan) and
+     * sort column; a trigram full-text index for the free-text search. */
+    "DROP INDEX IF EXISTS profiles_facets;"
+    "CREATE INDEX IF NOT EXISTS profiles_facet_scan ON profiles(service, env, version, host, runtime, language,"
+    " start_ns, end_ns);"
+    "CREATE INDEX IF NOT EXISTS profiles_env ON profiles(env);"
+    "CREATE INDEX IF NOT EXISTS profiles_version ON profiles(version);"
+    "CREATE INDEX IF NOT EXISTS profiles_host ON profiles(host);"
+    "CREATE INDEX IF NOT EXISTS profiles_runtime ON profiles(runtime);"
+    "CREATE INDEX IF NOT EXISTS profiles_language ON profiles(language);"
+    "CREATE INDEX IF NOT EXISTS profiles_end ON profiles(end_ns);"
+    "CREATE INDEX IF NOT EXISTS profiles_cpu ON profiles(cpu_cores);"
+    "CREATE INDEX IF NOT EXISTS profiles_alloc ON profiles(alloc_rate);"
+    "CREATE INDEX IF NOT EXISTS profiles_received ON profiles(received_ns);"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS profiles_fts USING fts5(text, tokenize='trigram');"
+    "INSERT INTO profiles_fts(rowid, text) SELECT id, " EX_STORE_SEARCH_TEXT " FROM profiles"
+    " WHERE (SELECT count(*) FROM profiles_fts) = 0;"
+    /* Facet value counts over all profiles, kept by triggers: the list
+     * without filters reads them instead of counting 100k rows. */
+    "CREATE TABLE IF NOT EXISTS facet_counts(facet TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY(facet, value)) WITHOUT ROWID;"
+    "INSERT INTO facet_counts SELECT f, v, count(*) FROM (SELECT 'service' AS f, service AS v FROM profiles UNION ALL SELECT 'env', env FROM profiles UNION ALL SELECT 'version', version FROM profiles UNION ALL SELECT 'host', host FROM profiles UNION ALL SELECT 'runtime', runtime FROM profiles UNION ALL SELECT 'language', language FROM profiles)"
+    " WHERE (SELECT count(*) FROM facet_counts) = 0 GROUP BY 1, 2;"
+    "CREATE TRIGGER IF NOT EXISTS profiles_facets_ins AFTER INSERT ON profiles BEGIN "
+    "INSERT INTO facet_counts VALUES('service', NEW.service, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    "INSERT INTO facet_counts VALUES('env', NEW.env, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    "INSERT INTO facet_counts VALUES('version', NEW.version, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    "INSERT INTO facet_counts VALUES('host', NEW.host, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    "INSERT INTO facet_counts VALUES('runtime', NEW.runtime, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    "INSERT INTO facet_counts VALUES('language', NEW.language, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS profiles_facets_del AFTER DELETE ON profiles BEGIN "
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'service' AND value = OLD.service;"
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'env' AND value = OLD.env;"
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'version' AND value = OLD.version;"
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'host' AND value = OLD.host;"
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'runtime' AND value = OLD.runtime;"
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = 'language' AND value = OLD.language;"
+    " DELETE FROM facet_counts WHERE n <= 0;"
+    " END;"
+    "PRAGMA user_version=3;";
+
+static int index_text(ex_store *st, int64_t id)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO profiles_fts(rowid, text) SELECT id, " EX_STORE_SEARCH_TEXT
+                           " FROM profiles WHERE id=?", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
 
 static uint64_t fnv1a(const uint8_t *p, size_t n, uint64_t h)
 {
@@ -197,7 +251,7 @@ static int write_blob(ex_store *st, const char *digest, const uint8_t *blob, siz
     snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", st->blobdir);
     int fd = mkstemp(tmp);
     if (fd < 0) { snprintf(err, errlen, "cannot create blob: %s", strerror(errno)); return CP_EIO; }
-    int bad = write_all(fd, blob, len) || fsync(fd);
+    int bad = write_all(fd, blob, len) || (!st->no_sync && fsync(fd));
     bad |= close(fd) != 0;
     blob_path(st, digest, final, sizeof final);
     if (bad || rename(tmp, final)) {
@@ -258,9 +312,11 @@ static int add_locked(ex_store *st, const ex_meta *m, const uint8_t *blob, size_
     int rc = write_blob(st, digest, blob, len, err, errlen);
     if (rc) return rc;
     sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (insert_row(st, m, digest, len, id) == 0 &&
-        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    if (insert_row(st, m, digest, len, id) == 0 && index_text(st, *id) == 0 &&
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        st->generation++;
         return CP_OK;
+    }
     snprintf(err, errlen, "cannot index profile: %s", sqlite3_errmsg(st->db));
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     blob_path(st, digest, final, sizeof final);
@@ -365,5 +421,138 @@ sqlite3 *ex_store_lock(ex_store *st)
 
 void ex_store_unlock(ex_store *st)
 {
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* ---- deletion and retention ------------------------------------------ */
+
+/* Delete the rows selected by `where` (fixed SQL with one optional text
+ * and one optional integer binding), their search entries and blobs.
+ * Rows go in one transaction; blobs are unlinked after it commits (a
+ * crash in between leaves orphan blobs, swept at the next open). */
+static int64_t delete_where(ex_store *st, const char *where, const char *text, int64_t num, bool has_num)
+{
+    char sql[512];
+    sqlite3_stmt *s;
+    char (*digests)[128] = NULL;
+    size_t n = 0, cap = 0;
+    snprintf(sql, sizeof sql, "SELECT id, digest FROM profiles WHERE %s", where);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int ok = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK;
+    if (ok) {
+        int b = 1;
+        if (text) sqlite3_bind_text(s, b++, text, -1, SQLITE_STATIC);
+        if (has_num) sqlite3_bind_int64(s, b, num);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                void *bigger = realloc(digests, nc * sizeof *digests);
+                if (!bigger) { ok = 0; break; }
+                digests = bigger;
+                cap = nc;
+            }
+            snprintf(digests[n++], sizeof digests[0], "%s", (const char *)sqlite3_column_text(s, 1));
+        }
+        sqlite3_finalize(s);
+    }
+    snprintf(sql, sizeof sql, "DELETE FROM profiles_fts WHERE rowid IN (SELECT id FROM profiles WHERE %s)", where);
+    for (int pass = 0; ok && pass < 2; pass++) {
+        if (pass) snprintf(sql, sizeof sql, "DELETE FROM profiles WHERE %s", where);
+        ok = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK;
+        if (!ok) break;
+        int b = 1;
+        if (text) sqlite3_bind_text(s, b++, text, -1, SQLITE_STATIC);
+        if (has_num) sqlite3_bind_int64(s, b, num);
+        ok = sqlite3_step(s) == SQLITE_DONE;
+        sqlite3_finalize(s);
+    }
+    ok = ok && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (ok && n) st->generation++;
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; ok && i < n; i++) {
+        char path[PATH_MAX + 200];
+        blob_path(st, digests[i], path, sizeof path);
+        unlink(path);
+    }
+    free(digests);
+    return ok ? (int64_t)n : -1;
+}
+
+int64_t ex_store_delete(ex_store *st, int64_t id)
+{
+    return delete_where(st, "id = ?", NULL, id, true);
+}
+
+int64_t ex_store_delete_service(ex_store *st, const char *service)
+{
+    return delete_where(st, "service = ?", service, 0, false);
+}
+
+/* The start time below which profiles must go for the store to hold at
+ * most max_bytes of blobs (oldest first); 0 when it already fits. */
+static int64_t size_cutoff(ex_store *st, int64_t max_bytes)
+{
+    sqlite3_stmt *s;
+    int64_t total = 0, cut = 0;
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "SELECT sum(pprof_bytes) FROM profiles", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) total = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    if (total > max_bytes &&
+        sqlite3_prepare_v2(st->db, "SELECT start_ns, pprof_bytes FROM profiles ORDER BY start_ns", -1, &s, NULL) ==
+            SQLITE_OK) {
+        while (total > max_bytes && sqlite3_step(s) == SQLITE_ROW) {
+            cut = sqlite3_column_int64(s, 0) + 1;
+            total -= sqlite3_column_int64(s, 1);
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return cut;
+}
+
+int64_t ex_store_retain(ex_store *st, int64_t max_age_s, int64_t max_bytes)
+{
+    int64_t gone = 0, n;
+    if (max_age_s > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t cut = ((int64_t)now.tv_sec - max_age_s) * 1000000000LL;
+        if ((n = delete_where(st, "end_ns < ?", NULL, cut, true)) > 0) gone += n;
+    }
+    int64_t cut = max_bytes > 0 ? size_cutoff(st, max_bytes) : 0;
+    if (cut && (n = delete_where(st, "start_ns < ?", NULL, cut, true)) > 0) gone += n;
+    return gone;
+}
+
+int64_t ex_store_bytes(ex_store *st)
+{
+    sqlite3_stmt *s;
+    int64_t total = 0;
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "SELECT coalesce(sum(pprof_bytes), 0) FROM profiles", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) total = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return total;
+}
+
+int64_t ex_store_generation(ex_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int64_t g = st->generation;
+    pthread_mutex_unlock(&st->mu);
+    return g;
+}
+
+void ex_store_set_sync(ex_store *st, bool sync)
+{
+    pthread_mutex_lock(&st->mu);
+    st->no_sync = !sync;
+    sqlite3_exec(st->db, sync ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->mu);
 }

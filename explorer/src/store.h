@@ -37,6 +37,11 @@ typedef struct ex_meta {
     double m_samples_taken, m_samples_dropped, m_upload_failures, m_overhead_pct;
 } ex_meta;
 
+/* What the free-text search matches (SQL over a profiles row): tags and
+ * every facet value; indexed by trigrams in profiles_fts (rowid = id). */
+#define EX_STORE_SEARCH_TEXT \
+    "(tags||' '||service||' '||env||' '||version||' '||host||' '||runtime||' '||language||' '||runtime_id)"
+
 /* Open (creating) the store under dir. Returns NULL with a one-line
  * reason in err. The store is safe to use from several threads. */
 ex_store *ex_store_open(const char *dir, char *err, size_t errlen);
@@ -62,6 +67,24 @@ void ex_store_mark_seen(ex_store *st, const char *path, int64_t size, int64_t mt
 
 /* Number of profiles indexed. */
 int64_t ex_store_count(ex_store *st);
+
+/* Delete one profile / every profile of a service (rows, search
+ * entries, blobs). Returns how many were deleted, -1 on a database error. */
+int64_t ex_store_delete(ex_store *st, int64_t id);
+int64_t ex_store_delete_service(ex_store *st, const char *service);
+
+/* Retention: delete profiles that ended more than max_age_s ago, then
+ * the oldest until the blobs total at most max_bytes (0 = no limit for
+ * either). Returns how many were deleted. */
+int64_t ex_store_retain(ex_store *st, int64_t max_age_s, int64_t max_bytes);
+/* A number that changes whenever a profile is added or deleted (since
+ * this process opened the store): keys of cached results include it. */
+int64_t ex_store_generation(ex_store *st);
+/* Durability on (default) or off: tests that store thousands of
+ * profiles turn fsync off; the explorer itself never does. */
+void ex_store_set_sync(ex_store *st, bool sync);
+/* Bytes of stored blobs. */
+int64_t ex_store_bytes(ex_store *st);
 
 /* Read access for the query layer: hold the lock while using the handle
  * and any statement prepared on it. */

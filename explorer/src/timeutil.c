@@ -4,6 +4,8 @@
  */
 #include "timeutil.h"
 
+#include <stdint.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +61,12 @@ int ex_time_parse_rfc3339(const char *s, int64_t *ns)
     if (zone_offset(p, &off)) return -1;
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
     time_t t = timegm(&tm);
-    *ns = ((int64_t)t - off) * 1000000000 + frac;
+    int64_t secs = (int64_t)t - off;
+    /* Beyond what int64 ns hold (years before 1678 or after 2262): saturate,
+     * so a range check names the field instead of a wrapped date. */
+    if (secs > INT64_MAX / 1000000000 - 1) *ns = INT64_MAX;
+    else if (secs < INT64_MIN / 1000000000 + 1) *ns = INT64_MIN;
+    else *ns = secs * 1000000000 + frac;
     return 0;
 }
 

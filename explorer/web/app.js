@@ -112,11 +112,17 @@
     'cpu-time': 'CPU time', 'cpu-samples': 'CPU samples', 'wall-time': 'Wall time',
     'wall-samples': 'Wall samples', 'alloc-space': 'Allocated memory', 'alloc-samples': 'Allocations (count)',
     'heap-space': 'Live heap', 'heap-live-samples': 'Live heap objects', 'lock-acquire-wait': 'Lock wait time',
-    'lock-acquire': 'Lock acquisitions', 'exception-samples': 'Exceptions'
+    'lock-acquire': 'Lock acquisitions', 'exception-samples': 'Exceptions',
+    /* other clients' names for the same things (dd-trace for Node, Go) */
+    cpu: 'CPU time', wall: 'Wall time', sample: 'Wall samples', inuse_space: 'Live heap',
+    inuse_objects: 'Live heap objects', alloc_space: 'Allocated memory', alloc_objects: 'Allocations (count)',
+    space: 'Live heap', objects: 'Live heap objects', timeline: 'Timeline events', delay: 'Lock wait time',
+    contentions: 'Lock acquisitions'
   };
-  var TYPE_ORDER = ['cpu-time', 'wall-time', 'alloc-space', 'heap-space', 'lock-acquire-wait',
-                    'exception-samples', 'cpu-samples', 'wall-samples', 'alloc-samples',
-                    'heap-live-samples', 'lock-acquire'];
+  var TYPE_ORDER = ['cpu-time', 'cpu', 'wall-time', 'wall', 'alloc-space', 'alloc_space', 'heap-space', 'inuse_space',
+                    'space', 'lock-acquire-wait', 'delay', 'exception-samples', 'cpu-samples', 'wall-samples', 'sample',
+                    'alloc-samples', 'alloc_objects', 'heap-live-samples', 'inuse_objects', 'objects', 'lock-acquire',
+                    'contentions', 'timeline'];
 
   CP.typeName = function (t) { return TYPE_NAMES[t] || t; };
 
@@ -132,7 +138,7 @@
   CP.fmtDuration = function (ms) { return ms == null ? '–' : CP.fmtNs(ms * 1e6); };
 
   CP.fmtRuntime = function (p) {
-    return [p.runtime, p.runtime_version].filter(Boolean).join(' ') || '–';
+    return [CP.displayRuntime(p.runtime), p.runtime_version].filter(Boolean).join(' ') || '–';
   };
 
   CP.loading = function () { return h('div.loading', 'Loading…'); };

@@ -85,5 +85,86 @@
     return svg;
   }
 
+  var PALETTE = ['#7c5cff', '#e0663a', '#1f9d74', '#d4a017', '#2f7fd8', '#c2408f', '#6b8e23', '#8b5a2b',
+                 '#17a2b8', '#9467bd', '#e377c2', '#7f7f7f'];
+
+  /* Several series (groups: [{key, downsampled, points}], points [t, v, id]
+   * or, downsampled, [t, mean, min, max, n]) plus a dashed service total
+   * ([t, v]); a downsampled series is a line of means over a min–max band.
+   * A legend names each series (its key in full, as a tooltip too). */
+  function multiChart(opts) {
+    var groups = (opts.groups || []).filter(function (g) { return g.points && g.points.length; });
+    var total = (opts.total || []).filter(function (p) { return isFinite(p[1]); });
+    if (groups.length <= 1 && !opts.forceMulti) return lineChart(opts);
+    var fmt = opts.fmt || CP.fmtCount;
+    var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart multi', role: 'img',
+                         'aria-label': opts.title || 'chart' });
+    var all = [], ts = [];
+    groups.forEach(function (g) { g.points.forEach(function (p) { all.push(g.downsampled ? p[3] : p[1]); ts.push(p[0]); }); });
+    total.forEach(function (p) { all.push(p[1]); ts.push(p[0]); });
+    var t0 = Math.min.apply(null, ts), t1 = Math.max.apply(null, ts);
+    if (t1 === t0) { t0 -= 30000; t1 += 30000; }
+    var ticksY = yTicks(Math.max.apply(null, all), opts.binary, all.every(function (v) { return v === Math.round(v); }));
+    var ymax = ticksY[ticksY.length - 1] || 1;
+    function sx(t) { return L + (t - t0) / (t1 - t0) * (W - L - R); }
+    function sy(v) { return H - B - v / ymax * (H - T - B); }
+    axes(svg, sx, sy, ticksY, xTicks(t0, t1), fmt, t1 - t0);
+    if (opts.mark >= t0 && opts.mark <= t1)
+      svg.appendChild(s('line', { x1: sx(opts.mark), x2: sx(opts.mark), y1: T, y2: H - B, class: 'mark' }));
+    function xy(p, i) { return sx(p[0]).toFixed(1) + ',' + sy(p[i]).toFixed(1); }
+    groups.forEach(function (g, gi) {
+      var color = PALETTE[gi % PALETTE.length];
+      if (g.downsampled) {
+        var band = g.points.map(function (p) { return xy(p, 3); }).concat(
+          g.points.slice().reverse().map(function (p) { return xy(p, 2); }));
+        var poly = s('polygon', { class: 'band', points: band.join(' '), 'data-group': g.key });
+        poly.style.fill = color;
+        svg.appendChild(poly);
+      }
+      /* colours through the CSSOM: the page's CSP refuses style attributes */
+      var line = s('polyline', { class: 'line series', 'data-group': g.key,
+        points: g.points.map(function (p) { return xy(p, 1); }).join(' ') });
+      line.style.stroke = color;
+      line.appendChild(s('title', {}, g.key));
+      svg.appendChild(line);
+      if (!g.downsampled && g.points.length <= 300) g.points.forEach(function (p) {
+        var dot = s('circle', { cx: sx(p[0]), cy: sy(p[1]), r: 2.6, class: 'dot' + (opts.onPick ? ' pick' : '') });
+        dot.style.stroke = color;
+        dot.appendChild(s('title', {}, g.key + ' — ' + CP.fmtTime(p[0]) + ' — ' + fmt(p[1])));
+        if (opts.onPick) dot.addEventListener('click', function () { opts.onPick(-1, p); });
+        svg.appendChild(dot);
+      });
+    });
+    if (total.length) {
+      var tl = s('polyline', { class: 'line total', points: total.map(function (p) { return xy(p, 1); }).join(' ') });
+      tl.appendChild(s('title', {}, 'service total'));
+      svg.appendChild(tl);
+    }
+    var legend = document.createElement('div');
+    legend.className = 'legend';
+    groups.forEach(function (g, gi) {
+      var item = document.createElement('span');
+      item.className = 'legend-item';
+      item.title = g.key + (g.downsampled ? ' (downsampled: line = mean, band = min–max)' : '');
+      var sw = document.createElement('i');
+      sw.style.background = PALETTE[gi % PALETTE.length];
+      item.appendChild(sw);
+      item.appendChild(document.createTextNode(g.key || '(none)'));
+      legend.appendChild(item);
+    });
+    if (total.length) {
+      var ti = document.createElement('span');
+      ti.className = 'legend-item total';
+      ti.appendChild(document.createElement('i'));
+      ti.appendChild(document.createTextNode('total'));
+      legend.appendChild(ti);
+    }
+    var box = document.createElement('div');
+    box.appendChild(svg);
+    box.appendChild(legend);
+    return box;
+  }
+
   CP.lineChart = lineChart;
+  CP.multiChart = multiChart;
 })();

@@ -101,6 +101,7 @@
     function f(v) { return CP.fmtUnit(v, unit); }
     return [
       { key: 'name', label: 'Function', cls: 'fn', tip: function (r) { return r.name + (r.file ? '\n' + r.file : ''); } },
+      { key: 'file', label: 'File', cls: 'file', tip: function (r) { return r.file; } },
       { key: 'a_self', label: 'A self', num: true, fmt: f },
       { key: 'b_self', label: 'B self', num: true, fmt: f },
       { key: 'abs_delta', label: 'Δ self', num: true, value: function (r) { return Math.abs(r.delta_self); },

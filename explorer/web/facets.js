@@ -48,13 +48,15 @@
 
   function item(key, v, chosen, set) {
     var on = chosen.indexOf(v.value) >= 0;
+    var shown = CP.displayFacet(key, v.value);
     var btn = h('button.facet-value' + (on ? '.on' : ''), {
       type: 'button', 'data-value': v.value, 'aria-pressed': on ? 'true' : 'false',
-      title: (on ? 'Remove filter ' : 'Filter on ') + key + ':' + (v.value || '(none)'),
+      title: (on ? 'Remove filter ' : 'Filter on ') + key + ':' + (v.value || '(none)') +
+        (shown !== v.value ? ' (shown as ' + shown + ')' : ''),
       onclick: function () {
         set(on ? chosen.filter(function (c) { return c !== v.value; }) : chosen.concat([v.value]));
       }
-    }, h('span.check', on ? '☑' : '☐'), h('span.fv', v.value === '' ? '(none)' : v.value), h('span.count', String(v.count)));
+    }, h('span.check', on ? '☑' : '☐'), h('span.fv', v.value === '' ? '(none)' : shown), h('span.count', String(v.count)));
     return h('li', btn);
   }
 

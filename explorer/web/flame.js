@@ -12,8 +12,26 @@
   var MIN_FRAC = 0.0012;   /* frames narrower than this share of the view are not drawn */
   var MAX_FRAMES = 8000;   /* DOM budget: beyond it the deepest frames are not drawn */
 
+  /* Frame kinds (the mapping file name the profiler gave each frame, see
+   * cp_frame_kind): a hue range each, so Python, Java (interpreted,
+   * compiled, inlined, native), native libraries, kernel and pseudo-frames
+   * are told apart at a glance. */
+  var KINDS = {
+    '[python]': { label: 'Python', hue: [44, 58] }, '[java:interpreted]': { label: 'Java (interpreted)', hue: [95, 110] },
+    '[java:compiled]': { label: 'Java (JIT-compiled)', hue: [120, 145] }, '[java:inlined]': { label: 'Java (inlined)', hue: [165, 180] },
+    '[java:native]': { label: 'Java native method', hue: [185, 195] }, '[kernel]': { label: 'Kernel', hue: [215, 230] },
+    '[pseudo]': { label: 'Pseudo-frame', hue: null }, '[native]': { label: 'Native', hue: [0, 16] }
+  };
+  function kindOf(node) {
+    if (!node.kind) return null;
+    return KINDS[node.kind] || { label: 'Native: ' + node.kind, hue: [0, 16] };
+  }
+  CP.frameKindLabel = function (kind) { return kind ? (KINDS[kind] || { label: 'Native: ' + kind }).label : ''; };
+
   function color(node) {
-    var k = CP.hash32(node.name);
+    var k = CP.hash32(node.name), kd = kindOf(node);
+    if (kd && !kd.hue) return 'hsl(0,0%,' + (78 + k % 8) + '%)';
+    if (kd) return 'hsl(' + (kd.hue[0] + k % (kd.hue[1] - kd.hue[0] + 1)) + ',' + (55 + (k >> 8) % 20) + '%,' + (58 + (k >> 16) % 12) + '%)';
     /* Warm palette like classic flame graphs; the hash keeps a function's
      * colour the same across views and reloads. */
     return 'hsl(' + (8 + k % 42) + ',' + (62 + (k >> 8) % 22) + '%,' + (60 + (k >> 16) % 12) + '%)';
@@ -39,7 +57,7 @@
 
   Flame.prototype.build = function () {
     var self = this;
-    this.search = h('input.flame-search', { type: 'search', placeholder: 'Highlight functions…',
+    this.search = h('input.flame-search', { type: 'search', placeholder: 'Highlight functions (text or regex)…',
       'aria-label': 'Search functions', oninput: CP.debounce(function () { self.setSearch(self.search.value); }, 120) });
     this.resetBtn = h('button.btn.small', { type: 'button', onclick: function () { self.zoomTo(null); } }, 'Reset zoom');
     this.status = h('span.flame-status');
@@ -68,29 +86,35 @@
     this.render();
   };
 
+  /* The search is a case-insensitive regular expression when it is one
+   * ("^handle|parse$"), else plain text. */
   Flame.prototype.setSearch = function (term) {
     this.term = (term || '').trim().toLowerCase();
+    try { this.re = this.term ? new RegExp(this.term, 'i') : null; } catch (e) { this.re = null; }
     if (this.search.value.trim().toLowerCase() !== this.term) this.search.value = term;
     this.render();
     if (this.onSearch) this.onSearch(this.term);
   };
 
   Flame.prototype.matches = function (n) {
-    return !!this.term && (n.name.toLowerCase().indexOf(this.term) >= 0 ||
-                           n.file.toLowerCase().indexOf(this.term) >= 0);
+    if (!this.term) return false;
+    if (this.re) return this.re.test(n.name) || this.re.test(n.file);
+    return n.name.toLowerCase().indexOf(this.term) >= 0 || n.file.toLowerCase().indexOf(this.term) >= 0;
   };
 
   /* Path from the root to the zoomed node (both included). */
   Flame.prototype.path = function () {
-    var target = this.zoom, out = [];
-    (function find(n, acc) {
-      acc.push(n);
-      if (n === target) { out = acc.slice(); return true; }
-      for (var i = 0; i < n.children.length; i++) if (find(n.children[i], acc)) return true;
-      acc.pop();
-      return false;
-    })(this.root, []);
-    return out.length ? out : [this.root];
+    var target = this.zoom, work = [this.root], parent = new Map();
+    while (target && work.length) {              /* iterative: deep stacks */
+      var n = work.pop();
+      if (n === target) {
+        var out = [];
+        for (var p = n; p; p = parent.get(p)) out.unshift(p);
+        return out;
+      }
+      for (var i = 0; i < n.children.length; i++) { parent.set(n.children[i], n); work.push(n.children[i]); }
+    }
+    return [this.root];
   };
 
   Flame.prototype.render = function () {
@@ -112,6 +136,25 @@
     this.canvas.appendChild(frag);
     this.resetBtn.disabled = !this.zoom;
     this.updateStatus(focus);
+    this.drawLegend();
+  };
+
+  /* The frame kinds present in the graph, with their colours. */
+  Flame.prototype.drawLegend = function () {
+    if (!this.legend) { this.legend = h('div.flame-legend'); this.el.insertBefore(this.legend, this.tip); }
+    CP.clear(this.legend);
+    if (this.diff) return;
+    var seen = {}, order = [];
+    this.frames.forEach(function (n) {
+      var label = n.kind ? (KINDS[n.kind] ? KINDS[n.kind].label : 'Native library') : null;
+      if (label && !seen[label]) { seen[label] = n; order.push(label); }
+    });
+    var self = this;
+    order.forEach(function (label) {
+      var sw = h('i');
+      sw.style.background = color({ name: '', kind: seen[label].kind });
+      self.legend.appendChild(h('span.legend-item', { 'data-kind': label }, sw, label));
+    });
   };
 
   /* Breadth-first so that, when the DOM budget runs out, it is the deepest
@@ -192,6 +235,7 @@
       row('Self', CP.fmtUnit(n.self, u) + ' · ' + CP.fmtPct(n.self / all) + ' of all');
       if (this.zoom) row('Of zoomed', CP.fmtPct(n.total / this.zoom.total));
     }
+    if (n.kind) row('Kind', CP.frameKindLabel(n.kind));
     CP.clear(this.tip);
     CP.append(this.tip, [h('div.tip-name', n.name), n.file ? h('div.tip-file', n.file) : null,
       h('table', rows), h('div.tip-hint', 'Click to zoom')]);

@@ -11,7 +11,8 @@
   function columns(unit, total) {
     function share(v) { return total ? v / total : 0; }
     return [
-      { key: 'name', label: 'Function', cls: 'fn', tip: function (r) { return r.name; } },
+      { key: 'name', label: 'Function', cls: 'fn',
+        tip: function (r) { return r.name + (r.kind ? '\n' + CP.frameKindLabel(r.kind) : ''); } },
       { key: 'file', label: 'File', cls: 'file', tip: function (r) { return r.file; }, fmt: shortPath },
       { key: 'self', label: 'Self', num: true, fmt: function (v) { return CP.fmtUnit(v, unit); } },
       { key: 'self_pct', label: 'Self %', num: true, value: function (r) { return share(r.self); },
@@ -33,6 +34,9 @@
    * lets the caller show extra facts (e.g. how many profiles were merged);
    * search: a term to highlight once loaded. */
   function flameView(el, opts) {
+    /* A single profile (opts.profileId): filters and a function detail
+     * panel; the view redraws itself when the filters change. */
+    if (opts.profileId && !opts.noFilters) return filteredView(el, opts);
     var table = null;
     /* the flame graph's search also narrows the function table */
     var flame = new CP.Flame({ unit: 'count', onSearch: function (term) {
@@ -53,6 +57,7 @@
         empty: 'No functions for this type.',
         onRowClick: function (row) {
           flame.setSearch(row.name);
+          if (opts.onFunction) { opts.onFunction(row); return; }
           flame.el.scrollIntoView({ behavior: 'smooth', block: 'start' });
         } });
       CP.clear(tableBox).appendChild(t.el);
@@ -71,6 +76,43 @@
       (fj.truncated ? ' (more matched: newest only)' : ''));
     if (fj.pruned) parts.push(fj.pruned + ' tiny frames folded into their callers');
     return parts.join(' · ');
+  }
+
+  function filteredView(el, opts) {
+    var state = opts.filterState || { labels: [] }, bar = h('div'), tl = h('section.panel.timeline-panel', { hidden: true });
+    var views = h('div'), detail = h('section.panel.fn-detail', { hidden: true });
+    el.appendChild(bar);
+    el.appendChild(tl);
+    el.appendChild(views);
+    el.appendChild(detail);
+    function draw() {
+      var q = CP.filterParams(state), sep = function (u) { return u + (u.indexOf('?') >= 0 ? '&' : '?'); };
+      var extra = CP.qs(q).slice(1);
+      CP.clear(bar).appendChild(CP.viewerFilters(opts.profileId, state, function (next) { next.time = state.time; state = next; draw(); }));
+      CP.clear(tl);
+      tl.hidden = true;
+      var tq = Object.assign({ type: opts.type }, q);
+      delete tq.time_from;
+      delete tq.time_to;
+      CP.timeline(tl, '/api/profiles/' + opts.profileId + '/timeline' + CP.qs(tq), state, opts.unit, function (span) {
+        state.time = span;
+        draw();
+      });
+      new MutationObserver(function (m, obs) { if (tl.firstChild) { tl.hidden = false; obs.disconnect(); } })
+        .observe(tl, { childList: true });
+      CP.clear(views);
+      detail.hidden = true;
+      flameView(views, Object.assign({}, opts, {
+        noFilters: true,
+        flameUrl: extra ? sep(opts.flameUrl) + extra : opts.flameUrl,
+        tableUrl: extra ? sep(opts.tableUrl) + extra : opts.tableUrl,
+        onFunction: function (row) {
+          detail.hidden = false;
+          CP.functionDetail(detail, { id: opts.profileId, type: opts.type, name: row.name, file: row.file, filters: q, gen: opts.gen });
+          detail.scrollIntoView({ behavior: 'smooth', block: 'start' });
+        } }));
+    }
+    draw();
   }
 
   CP.flameView = flameView;

@@ -8,18 +8,22 @@
   var h = CP.h;
   var PAGE = 100;
   var LIVE_S = 10;
+  var SHORT_MS = 1000;   /* explorer/src/measures.h EX_MIN_RATE_DURATION_NS: no rates below it */
 
   var COLUMNS = [
-    { key: 'service', label: 'Service', cls: 'strong' },
-    { key: 'env', label: 'Env' },
-    { key: 'version', label: 'Version' },
+    { key: 'service', label: 'Service', cls: 'strong.narrow', tip: function (r) { return r.service; } },
+    { key: 'env', label: 'Env', tip: function (r) { return r.env; } },
+    { key: 'version', label: 'Version', tip: function (r) { return r.version; } },
     { key: 'host', label: 'Host', cls: 'narrow', tip: function (r) { return r.host; } },
     { key: 'runtime', label: 'Runtime', cls: 'narrow', fmt: function (v, r) { return CP.fmtRuntime(r); },
       tip: function (r) { return CP.fmtRuntime(r); } },
-    { key: 'language', label: 'Language' },
+    { key: 'language', label: 'Language', fmt: function (v) { return CP.displayLanguage(v) || '–'; },
+      tip: function (r) { return r.language; } },
     { key: 'start', label: 'Start', value: function (r) { return r.start_ms; }, fmt: CP.fmtShortTime,
       tip: function (r) { return CP.fmtTime(r.start_ms) + ' – ' + CP.fmtTime(r.end_ms); } },
-    { key: 'duration', label: 'Duration', num: true, value: function (r) { return r.duration_ms; }, fmt: CP.fmtDuration },
+    { key: 'duration', label: 'Duration', num: true, value: function (r) { return r.duration_ms; },
+      fmt: function (v, r) { return CP.fmtDuration(r.duration_ms) + (r.duration_ms < SHORT_MS ? ' (short)' : ''); },
+      tip: function (r) { return r.duration_ms < SHORT_MS ? 'A short tail profile (flushed at exit): too short for CPU or allocation rates' : null; } },
     { key: 'cpu_cores', label: 'CPU', num: true, fmt: CP.fmtCores,
       title: 'Cores used: CPU time / duration, summed over threads (200% = two cores busy)' },
     { key: 'alloc_rate', label: 'Mem. alloc', num: true, fmt: CP.fmtBytesRate,

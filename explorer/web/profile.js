@@ -58,7 +58,25 @@
       cmp,
       h('a.btn', { href: CP.link('aggregate', { service: [p.service || ''], env: [p.env || ''], type: p['default_type'] }),
         title: 'All profiles of this service as one flame graph' }, 'Aggregate service'),
-      fullscreenButton());
+      fullscreenButton(),
+      h('button.btn.danger#delete-profile', { type: 'button', title: 'Delete this profile from the explorer',
+        onclick: function () { deleteProfile(p); } }, 'Delete…'),
+      h('button.btn.danger#delete-service', { type: 'button', title: 'Delete every profile of ' + (p.service || '(none)'),
+        onclick: function () { deleteService(p); } }, 'Delete service…'));
+  }
+
+  function deleteProfile(p) {
+    if (!window.confirm('Delete profile #' + p.id + ' of ' + (p.service || '(none)') + '? This cannot be undone.')) return;
+    CP.del('/api/profiles/' + p.id).then(function () { CP.go('', {}); }, function (e) { window.alert('Could not delete: ' + e.message); });
+  }
+
+  function deleteService(p) {
+    var svc = p.service || '';
+    if (!window.confirm('Delete EVERY profile of service "' + svc + '"? This cannot be undone.')) return;
+    CP.del('/api/services/' + encodeURIComponent(svc)).then(function (j) {
+      window.alert('Deleted ' + j.deleted + ' profile' + (j.deleted === 1 ? '' : 's') + ' of ' + svc + '.');
+      CP.go('', {});
+    }, function (e) { window.alert('Could not delete: ' + e.message); });
   }
 
   /* The end's date only when it differs from the start's. */
@@ -77,7 +95,7 @@
       h('div.head-grid',
         h('div.facts',
           fact('Env', p.env), fact('Version', p.version), fact('Host', p.host),
-          fact('Runtime', CP.fmtRuntime(p)), fact('Language', p.language), fact('PID', p.pid),
+          fact('Runtime', CP.fmtRuntime(p)), fact('Language', CP.displayLanguage(p.language)), fact('PID', p.pid),
           fact('Start', CP.fmtTime(p.start_ms)), fact('End', endTime(p), CP.fmtTime(p.end_ms)),
           fact('Duration', CP.fmtDuration(p.duration_ms))),
         h('div.facts.measures',

@@ -27,7 +27,8 @@
     }));
     el.appendChild(h('div.toolbar', h('label.field', 'Profile type ', sel)));
     var base = '/api/profiles/' + p.id;
-    CP.flameView(el, { gen: gen, search: params.get('focus'), flameUrl: base + '/flame' + CP.qs({ type: type }),
+    CP.flameView(el, { gen: gen, search: params.get('focus'), profileId: p.id, type: type, unit: (totals[type] || {}).unit,
+                       flameUrl: base + '/flame' + CP.qs({ type: type }),
                        tableUrl: base + '/table' + CP.qs({ type: type }),
                        hint: 'click a frame to zoom · hover for values' });
   }
@@ -112,15 +113,18 @@
       CP.clear(el);
       var byStart = {};
       (r[1].profiles || []).forEach(function (x) { byStart[x.start_ms] = x.id; });
+      var cpu = (r[0].series || [])[0] || {}, ng = (cpu.groups || []).length;
       el.appendChild(h('p.muted', 'One point per profile of ' + (p.service || '?') + (p.env ? ' in ' + p.env : '') +
-        ' (' + (r[0].profiles || 0) + ' profiles). Click a point to open its profile.'));
+        ' (' + (r[0].profiles || 0) + ' profiles' + (ng > 1 ? ', one line per ' + (cpu.by === 'host' ? 'host' : 'process') +
+        ' and a dashed service total' : '') + '). Click a point to open its profile.'));
       var grid = h('div.charts');
       var have = {};
       (r[0].series || []).forEach(function (s) { have[s.name] = s; });
       SERIES.forEach(function (d) {
         var s = have[d[0]] || { points: [] };
         grid.appendChild(h('figure.chart-box', { 'data-series': d[0] }, h('figcaption', d[1], h('span.last', lastValue(s, d[2]))),
-          CP.lineChart({ title: d[1], points: s.points, fmt: d[2], mark: p.start_ms, binary: /bytes/.test(s.unit || ''),
+          CP.multiChart({ title: d[1], points: s.points, groups: s.groups, total: s.total, fmt: d[2], mark: p.start_ms,
+            binary: /bytes/.test(s.unit || ''),
             onPick: function (i, pt) {
               var id = pt[2] || byStart[pt[0]];   /* [t, v, id] when the server gives ids */
               if (id) CP.go('profile/' + id, { tab: 'metrics' });

@@ -9,13 +9,29 @@
     return a.name < b.name ? -1 : a.name > b.name ? 1 : (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
   }
 
-  /* Copy a server node and its subtree; values(x) gives the node's numbers. */
-  function convert(x, values) {
-    var n = values(x);
-    n.name = String(x.name != null ? x.name : '?');
-    n.file = x.file || '';
-    n.children = (x.children || []).map(function (k) { return convert(k, values); }).sort(byName);
-    return n;
+  /* Copy a server node and its subtree; values(x) gives the node's numbers.
+   * Iterative (an explicit stack): stacks of many thousand frames must not
+   * hit the JavaScript call-stack limit. */
+  function convert(x0, values) {
+    function one(x) {
+      var n = values(x);
+      n.name = String(x.name != null ? x.name : '?');
+      n.file = x.file || '';
+      if (x.kind) n.kind = String(x.kind);   /* frame kind: mapping file name */
+      n.children = [];
+      return n;
+    }
+    var root = one(x0), work = [[x0, root]];
+    while (work.length) {
+      var it = work.pop(), kids = it[0].children || [];
+      for (var i = 0; i < kids.length; i++) {
+        var c = one(kids[i]);
+        it[1].children.push(c);
+        work.push([kids[i], c]);
+      }
+      it[1].children.sort(byName);
+    }
+    return root;
   }
 
   function plainValues(x) { return { total: +x.total || 0, self: +x.self || 0 }; }
@@ -39,10 +55,13 @@
 
   /* Sum of the totals of the outermost nodes matching pred (a match inside
    * a match is not counted twice), for "search matches N% of the view". */
-  function matchedTotal(n, pred) {
-    if (pred(n)) return n.total;
-    var s = 0;
-    for (var i = 0; i < n.children.length; i++) s += matchedTotal(n.children[i], pred);
+  function matchedTotal(root, pred) {
+    var s = 0, work = [root];
+    while (work.length) {
+      var n = work.pop();
+      if (pred(n)) { s += n.total; continue; }
+      for (var i = 0; i < n.children.length; i++) work.push(n.children[i]);
+    }
     return s;
   }
 

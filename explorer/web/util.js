@@ -127,15 +127,73 @@ CP.fmtClock = function (t) {
 
 /* GET a JSON document; rejects with an Error whose message is the server's
  * one-line reason when it gives one. */
+/* A 202 answer is work in progress (an aggregation merging profiles):
+ * {"running": true, "done": n, "profiles": m}. CP.getJSON shows it in the
+ * progress bar and asks again until the result is there. */
+CP.progress = function (done, total) {
+  var el = document.getElementById('progress');
+  if (!el) {
+    el = document.createElement('div');
+    el.id = 'progress';
+    el.setAttribute('role', 'status');
+    el.appendChild(document.createElement('span'));
+    el.appendChild(document.createElement('div')).className = 'progress-bar';
+    document.body.appendChild(el);
+  }
+  if (done == null) { el.hidden = true; return; }
+  el.hidden = false;
+  el.firstChild.textContent = 'Merging ' + done.toLocaleString('en-US') + ' of ' + total.toLocaleString('en-US') + ' profiles…';
+  el.lastChild.style.width = (total ? Math.round(100 * done / total) : 0) + '%';
+};
+
 CP.getJSON = function (url) {
   return fetch(url, { headers: { Accept: 'application/json' } }).then(function (r) {
     return r.text().then(function (body) {
+      if (r.status === 202) {
+        var p = JSON.parse(body);
+        CP.progress(p.done, p.profiles);
+        return new Promise(function (res) { setTimeout(res, 250); }).then(function () { return CP.getJSON(url); });
+      }
+      if (url.indexOf('/api/aggregate/') === 0) CP.progress(null);
       if (!r.ok) {
         var reason = body;
         try { reason = JSON.parse(body).error || body; } catch (e) { /* plain text */ }
         throw new Error(r.status + ' ' + (reason || r.statusText).trim().split('\n')[0]);
       }
       return body ? JSON.parse(body) : null;
+    });
+  });
+};
+
+/* Display names of runtimes and languages: tags keep what clients send
+ * (OpenJDK_64-Bit_Server_VM, nodejs, javascript…); pages show the
+ * product names. Unknown values are shown as sent. */
+var RUNTIMES = [[/^(cpython|python)$/i, 'CPython'], [/^pypy/i, 'PyPy'],
+  [/(openjdk|hotspot|server.?vm|client.?vm|^jvm$|^java$|graalvm|openj9|zing)/i, 'JVM'],
+  [/^(nodejs|node|node\.js|v8)$/i, 'Node.js'], [/^(go|gc)$/i, 'Go'], [/^ruby$/i, 'Ruby'],
+  [/^(dotnet|\.net|clr|coreclr)$/i, '.NET'], [/^php$/i, 'PHP']];
+var LANGUAGES = { python: 'Python', java: 'Java', jvm: 'Java', javascript: 'JavaScript', node: 'JavaScript',
+  nodejs: 'JavaScript', go: 'Go', golang: 'Go', ruby: 'Ruby', dotnet: '.NET', php: 'PHP', kotlin: 'Kotlin',
+  scala: 'Scala' };
+CP.displayRuntime = function (v) {
+  for (var i = 0; v && i < RUNTIMES.length; i++) if (RUNTIMES[i][0].test(v)) return RUNTIMES[i][1];
+  return v;
+};
+CP.displayLanguage = function (v) {
+  return v && Object.prototype.hasOwnProperty.call(LANGUAGES, v.toLowerCase()) ? LANGUAGES[v.toLowerCase()] : v;
+};
+/* A facet value as shown: mapped for runtime and language. */
+CP.displayFacet = function (key, v) {
+  return key === 'runtime' ? CP.displayRuntime(v) : key === 'language' ? CP.displayLanguage(v) : v;
+};
+/* DELETE url; resolves to the answer's JSON, rejects with its reason. */
+CP.del = function (url) {
+  return fetch(url, { method: 'DELETE', headers: { Accept: 'application/json' } }).then(function (r) {
+    return r.text().then(function (body) {
+      var j = null;
+      try { j = JSON.parse(body); } catch (e) { /* plain text */ }
+      if (!r.ok) throw new Error(r.status + ' ' + ((j && j.error) || body || r.statusText));
+      return j;
     });
   });
 };

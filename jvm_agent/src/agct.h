@@ -25,8 +25,16 @@ typedef struct cp__agct_trace {
 
 typedef void (*cp__agct_fn)(cp__agct_trace *trace, jint depth, void *ucontext);
 
+/* AGCT's "ticks_unknown_not_Java" / "ticks_not_walkable_not_Java": in VM or
+ * native code, and the last Java frame could not be found / walked. */
+#define CP__AGCT_UNKNOWN_NOT_JAVA (-3)
+#define CP__AGCT_NOT_WALKABLE_NOT_JAVA (-4)
+
 /* AGCT's "ticks_unknown_Java": in Java code, but no walkable frame. */
 #define CP__AGCT_UNKNOWN_JAVA (-5)
+
+/* AGCT's "ticks_not_walkable_Java": in Java code, top frame not decipherable. */
+#define CP__AGCT_NOT_WALKABLE_JAVA (-6)
 
 /* Bytecode index AGCT reports for a frame of a native method. */
 #define CP__AGCT_NATIVE_BCI (-3)

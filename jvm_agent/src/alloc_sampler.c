@@ -1,14 +1,14 @@
 /*
  * alloc_sampler.c — SampledObjectAlloc, ObjectFree, live-heap export.
  *
- * Live slot life cycle (state, with a generation bumped at every claim so a
- * stale tag or reader can tell the slot moved on):
- *   FREE -> PENDING (claimed and tagged by the allocating thread)
- *        -> LIVE    (resolver stored its frames)   -> FREE (ObjectFree)
- *   PENDING -> DEAD (ObjectFree came before the resolver) -> FREE (resolver)
- * Only objects that have lived through at least one GC are exported as
- * live: a young object may already be garbage that no GC has looked at, and
- * with a large sampling weight it would claim megabytes that do not exist.
+ * Each sampled object (heap profiling on) is tagged with a slot of the live
+ * table (heap_table.c): generation << 32 | (index + 1). ObjectFree releases
+ * the slot; the resolver stores the object's stack (heap_stacks.c) and the
+ * GC cycle counts read after the allocation (gc_cycles.c). An object is
+ * exported as live only once a whole GC cycle that began after its
+ * allocation has ended: before that it may be garbage no GC has looked at,
+ * and with a large sampling weight it would claim megabytes that do not
+ * exist.
  */
 #include "alloc_sampler.h"
 
@@ -18,110 +18,102 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gc_cycles.h"
+#include "heap_stacks.h"
+#include "heap_table.h"
 #include "jvm_agent.h"
 #include "thread_table.h"
+#include "vthreads.h"
 
-enum { HEAP_FREE = 0, HEAP_PENDING = 1, HEAP_LIVE = 2, HEAP_DEAD = 3 };
 enum { MAX_STACK = 600 };
 /* At most ~this many allocation samples per second: beyond it the interval
  * grows by powers of two (and comes back down, never below the configured one, when the
  * rate falls), so an allocation storm cannot make the profiler expensive. */
 enum { ALLOC_TARGET_PER_S = 200 };
 #define ADAPT_PERIOD_NS 250000000LL /* quick enough for a start-up burst */
-enum { HEAP_PROBES = 64 };
+/* Live table bounds: room for 4x the objects a full heap holds at the
+ * configured interval (dead objects wait for a GC cycle to be freed), at
+ * least 64 Ki slots, at most 1 Mi (56 bytes each, allocated as used). The
+ * stack tree keeps at most 256 Ki frames (~15 MiB). */
+enum { HEAP_MIN_SLOTS = 65536, HEAP_MAX_SLOTS = 1 << 20, HEAP_MAX_NODES = 1 << 18 };
 
-typedef struct heap_slot {
-    atomic_int state;
-    atomic_uint gen;
-    int64_t bytes;                    /* estimated bytes this sample stands for */
-    unsigned gc_epoch;                /* g_gc_epoch when allocated              */
-    const char *class_name;           /* interned                               */
-    int nframes;
-    const cp__method_info **methods;  /* max_frames, preallocated               */
-    int32_t *lines;
-} heap_slot;
-
-static heap_slot *g_heap;             /* never freed: ObjectFree may come late */
-static size_t g_heap_n;
-static atomic_size_t g_heap_cursor;
-static int g_heap_frames;
 static atomic_llong g_interval;       /* interval in effect, bytes          */
-static atomic_uint g_gc_epoch;        /* GCs finished so far                */
-static atomic_bool g_heap_full_logged;
+static atomic_bool g_heap_full_logged, g_heap_evict_logged, g_stacks_full_logged;
 static atomic_ullong g_alloc_count;   /* samples taken so far               */
 static int64_t g_adapt_ns;            /* resolver only                      */
 static uint64_t g_adapt_count;
 
-int cp__heap_init(size_t nslots, int max_frames)
+static int64_t max_heap_bytes(JNIEnv *jni)
 {
-    heap_slot *h = calloc(nslots, sizeof *h);
-    const cp__method_info **m = calloc(nslots * (size_t)max_frames, sizeof *m);
-    int32_t *l = calloc(nslots * (size_t)max_frames, sizeof *l);
+    jclass rc = (*jni)->FindClass(jni, "java/lang/Runtime");
+    jmethodID get = rc ? (*jni)->GetStaticMethodID(jni, rc, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
+    jmethodID max = get ? (*jni)->GetMethodID(jni, rc, "maxMemory", "()J") : NULL;
+    jobject rt = max ? (*jni)->CallStaticObjectMethod(jni, rc, get) : NULL;
+    jlong v = rt && !(*jni)->ExceptionCheck(jni) ? (*jni)->CallLongMethod(jni, rt, max) : 0;
 
-    if (h == NULL || m == NULL || l == NULL) {
-        free(h), free(m), free(l);
+    if ((*jni)->ExceptionCheck(jni)) {
+        (*jni)->ExceptionClear(jni);
+        v = 0;
+    }
+    if (rt != NULL)
+        (*jni)->DeleteLocalRef(jni, rt);
+    if (rc != NULL)
+        (*jni)->DeleteLocalRef(jni, rc);
+    return v > 0 && v < INT64_MAX ? (int64_t)v : 0;
+}
+
+int cp__heap_init(JNIEnv *jni)
+{
+    int64_t heap = max_heap_bytes(jni), per = cp__jvm.alloc_interval > 0 ? cp__jvm.alloc_interval : 1;
+    size_t slots = HEAP_MIN_SLOTS;
+
+    if (heap / per * 4 > (int64_t)slots)
+        slots = heap / per * 4 > HEAP_MAX_SLOTS ? HEAP_MAX_SLOTS : (size_t)(heap / per * 4);
+    if (cp__heap_table_init(slots) != CP_OK || cp__heap_stacks_init(HEAP_MAX_NODES) != CP_OK)
         return CP_ENOMEM;
-    }
-    for (size_t i = 0; i < nslots; i++) {
-        h[i].methods = m + i * (size_t)max_frames;
-        h[i].lines = l + i * (size_t)max_frames;
-    }
-    g_heap_frames = max_frames;
-    g_heap_n = nslots;
-    g_heap = h;
+    cp_log(CP_LOG_DEBUG, "live heap: up to %zu tracked objects (max heap %lld bytes)", slots, (long long)heap);
     return CP_OK;
 }
 
 /* Tag = generation << 32 | (slot index + 1); 0 is "untagged". */
-static jlong make_tag(size_t i, unsigned gen) { return (jlong)(((uint64_t)gen << 32) | (i + 1)); }
+static jlong make_tag(int32_t i, uint32_t gen) { return (jlong)(((uint64_t)gen << 32) | (uint32_t)(i + 1)); }
 
-/* Claim a free live slot and tag obj with it; -1 when none is found within
- * HEAP_PROBES slots (the table is about full: counted, logged once). */
+static void log_once(atomic_bool *flag, const char *what)
+{
+    cp_metrics_add_dropped(1);
+    if (!atomic_exchange(flag, true))
+        cp_log(CP_LOG_WARN, "%s", what);
+}
+
+/* Claim a live slot and tag obj with it; -1 when none is free (counted). */
 static int32_t heap_track(jvmtiEnv *jvmti, jobject obj, int64_t bytes, uint32_t *gen)
 {
-    for (size_t n = 0; n < HEAP_PROBES; n++) {
-        size_t i = atomic_fetch_add(&g_heap_cursor, 1) % g_heap_n;
-        heap_slot *s = &g_heap[i];
-        int expect = HEAP_FREE;
-        /* A plain load first: no cache-line ping-pong over busy slots. */
-        if (atomic_load_explicit(&s->state, memory_order_relaxed) != HEAP_FREE ||
-            !atomic_compare_exchange_strong(&s->state, &expect, HEAP_PENDING))
-            continue;
-        *gen = atomic_fetch_add(&s->gen, 1) + 1;
-        s->bytes = bytes;
-        s->gc_epoch = atomic_load(&g_gc_epoch);
-        if ((*jvmti)->SetTag(jvmti, obj, make_tag(i, *gen)) != JVMTI_ERROR_NONE) {
-            atomic_store(&s->state, HEAP_FREE);
-            return -1;
-        }
-        return (int32_t)i;
+    int32_t i = cp__heap_table_claim(bytes, gen);
+
+    if (i < 0) {
+        log_once(&g_heap_full_logged, "live-heap table full: some sampled objects are not tracked "
+                 "(counted as dropped)");
+        return -1;
     }
-    cp_metrics_add_dropped(1);
-    if (!atomic_exchange(&g_heap_full_logged, true))
-        cp_log(CP_LOG_WARN, "live-heap table full (%zu sampled objects alive): newer live "
-               "objects are not tracked until some are freed", g_heap_n);
-    return -1;
+    if ((*jvmti)->SetTag(jvmti, obj, make_tag(i, *gen)) != JVMTI_ERROR_NONE) {
+        cp__heap_table_unclaim(i, *gen);
+        return -1;
+    }
+    return i;
 }
 
 void JNICALL cp__on_gc_finish(jvmtiEnv *jvmti)
 {
     (void)jvmti; /* a restricted callback: one atomic increment, nothing else */
-    atomic_fetch_add(&g_gc_epoch, 1);
+    cp__gc_cycles_on_finish();
 }
 
 void JNICALL cp__on_object_free(jvmtiEnv *jvmti, jlong tag)
 {
     uint64_t t = (uint64_t)tag;
-    size_t i = (size_t)(t & 0xffffffffu) - 1;
-    unsigned gen = (unsigned)(t >> 32);
 
-    if (i >= g_heap_n || atomic_load(&g_heap[i].gen) != gen)
-        return;
-    int expect = HEAP_LIVE;
-    if (!atomic_compare_exchange_strong(&g_heap[i].state, &expect, HEAP_FREE)) {
-        expect = HEAP_PENDING;
-        atomic_compare_exchange_strong(&g_heap[i].state, &expect, HEAP_DEAD);
-    }
+    (void)jvmti;
+    cp__heap_table_free((int32_t)((t & 0xffffffffu) - 1), (uint32_t)(t >> 32));
 }
 
 static void record_stack(jvmtiEnv *jvmti, jthread thread, cp__trace_rec *r)
@@ -136,6 +128,9 @@ static void record_stack(jvmtiEnv *jvmti, jthread thread, cp__trace_rec *r)
         r->frames[i].lineno = (jint)fi[i].location;
     }
     r->num_frames = n > 0 ? n : CP__AGCT_UNKNOWN_JAVA;
+    r->total_frames = n;
+    if (n >= cp__jvm.walk_depth && (*jvmti)->GetFrameCount(jvmti, thread, &n) == JVMTI_ERROR_NONE)
+        r->total_frames = n; /* truncated: its true depth, for "<N frames omitted>" */
 }
 
 static void record_class(jvmtiEnv *jvmti, jclass klass, cp__trace_rec *r)
@@ -171,12 +166,14 @@ void JNICALL cp__on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
     r->kind = CP__TRACE_ALLOC;
     r->size = size;
     r->weight = estimated_bytes(size);
-    r->thread_serial = cp__tls_serial;
+    r->thread_serial = cp__tls_vserial != 0 ? cp__tls_vserial : cp__tls_serial;
     r->tid = (pid_t)syscall(SYS_gettid);
     record_stack(jvmti, thread, r);
     record_class(jvmti, klass, r);
-    if (cp__jvm.heap_on && g_heap_n > 0)
+    if (cp__jvm.heap_on) {
+        r->gc_seq = cp__gc_cycles_seq();
         r->heap_slot = heap_track(jvmti, object, r->weight, &r->heap_gen);
+    }
     cp__store_commit(r);
     atomic_fetch_add_explicit(&g_alloc_count, 1, memory_order_relaxed);
     cp_metrics_add_taken(1);
@@ -218,64 +215,64 @@ void cp__alloc_adapt(jvmtiEnv *jvmti)
            (long long)next, rate);
 }
 
-void cp__heap_publish(const cp__trace_rec *r, const cp__method_info *const *methods,
-                      const int32_t *lines, int nframes, const char *class_name)
+void cp__heap_publish(JNIEnv *jni, const cp__trace_rec *r, const cp_frame *frames, size_t nframes,
+                      const char *class_name)
 {
-    if (r->heap_slot < 0 || (size_t)r->heap_slot >= g_heap_n)
-        return;
-    heap_slot *s = &g_heap[r->heap_slot];
-    if (atomic_load(&s->gen) != r->heap_gen)
-        return;
-    int expect = HEAP_DEAD;
-    if (atomic_compare_exchange_strong(&s->state, &expect, HEAP_FREE))
-        return; /* died before we got here */
-    if (nframes > g_heap_frames)
-        nframes = g_heap_frames;
-    memcpy(s->methods, methods, (size_t)nframes * sizeof *methods);
-    memcpy(s->lines, lines, (size_t)nframes * sizeof *lines);
-    s->nframes = nframes;
-    s->class_name = class_name;
-    expect = HEAP_PENDING;
-    if (!atomic_compare_exchange_strong(&s->state, &expect, HEAP_LIVE))
-        atomic_store(&s->state, HEAP_FREE); /* freed meanwhile */
+    const cp__heap_node *stack = cp__heap_stacks_intern(frames, nframes);
+
+    if (stack == NULL && nframes > 0)
+        log_once(&g_stacks_full_logged, "live-heap stack table full: objects allocated at new sites "
+                 "are not tracked (counted as dropped)");
+    cp__heap_table_publish(r->heap_slot, r->heap_gen, stack, class_name,
+                           cp__gc_cycles_mark_after(jni, r->gc_seq));
 }
 
-/* Copy slot i if it is LIVE and stays so while copying (seqlock on gen). */
-static bool heap_snapshot(size_t i, cp_frame *frames, int *n, int64_t *bytes, const char **cls)
+void cp__heap_pass_begin(JNIEnv *jni)
 {
-    heap_slot *s = &g_heap[i];
-    unsigned gen = atomic_load(&s->gen);
+    if (cp__jvm.heap_on)
+        cp__gc_cycles_poll(jni);
+}
 
-    if (atomic_load(&s->state) != HEAP_LIVE || s->gc_epoch == atomic_load(&g_gc_epoch))
-        return false;
-    *n = s->nframes;
-    for (int k = 0; k < *n; k++) {
-        const cp__method_info *m = s->methods[k];
-        frames[k] = (cp_frame){m->name, NULL, m->file, s->lines[k]};
-    }
-    *bytes = s->bytes;
-    *cls = s->class_name;
-    return atomic_load(&s->state) == HEAP_LIVE && atomic_load(&s->gen) == gen;
+void cp__heap_pass_end(void)
+{
+    size_t evicted = cp__jvm.heap_on ? cp__heap_table_maintain() : 0;
+
+    if (evicted == 0)
+        return;
+    cp_metrics_add_dropped(evicted - 1);
+    log_once(&g_heap_evict_logged, "live-heap table at its cap: the oldest tracked objects are no "
+             "longer reported (counted as dropped)");
+}
+
+typedef struct export_ctx {
+    cp_frame *frames;
+    size_t max;
+    cp__gc_view *gc;
+} export_ctx;
+
+static void export_one(const cp__heap_entry *e, void *arg)
+{
+    export_ctx *x = arg;
+    int64_t values[CP_V__COUNT];
+    size_t n;
+
+    if (!cp__gc_cycles_examined(e->mark, x->gc) || (n = cp__heap_stacks_get(e->stack, x->frames, x->max)) == 0)
+        return;
+    memset(values, 0, sizeof values);
+    values[CP_V_HEAP_SPACE] = e->bytes;
+    values[CP_V_HEAP_SAMPLES] = 1;
+    cp_label label = {"class name", e->class_name, 0, NULL};
+    cp_add_sample(x->frames, n, values, &label, e->class_name ? 1 : 0);
 }
 
 void cp__heap_export(void)
 {
-    cp_frame *frames = g_heap_n ? calloc((size_t)g_heap_frames, sizeof *frames) : NULL;
-    int64_t values[CP_V__COUNT];
+    export_ctx x = {calloc((size_t)MAX_STACK, sizeof(cp_frame)), MAX_STACK, malloc(sizeof(cp__gc_view))};
 
-    if (frames == NULL)
-        return;
-    for (size_t i = 0; i < g_heap_n; i++) {
-        int n;
-        int64_t bytes;
-        const char *cls;
-        if (!heap_snapshot(i, frames, &n, &bytes, &cls) || n <= 0)
-            continue;
-        memset(values, 0, sizeof values);
-        values[CP_V_HEAP_SPACE] = bytes;
-        values[CP_V_HEAP_SAMPLES] = 1;
-        cp_label label = {"class name", cls, 0, NULL};
-        cp_add_sample(frames, (size_t)n, values, &label, cls ? 1 : 0);
+    if (x.frames != NULL && x.gc != NULL) {
+        cp__gc_cycles_view(x.gc);
+        cp__heap_table_each(export_one, &x);
     }
-    free(frames);
+    free(x.frames);
+    free(x.gc);
 }

@@ -5,9 +5,9 @@
  * one every alloc_interval bytes) and calls SampledObjectAlloc on the
  * allocating thread; the agent records the raw stack and class there and
  * leaves resolution to the resolver. With heap profiling on, each sampled
- * object is tagged with its slot in a preallocated live table; ObjectFree
- * releases the slot, and at every export the objects still alive that have
- * survived at least one GC become heap-space / heap-live-samples.
+ * object is tagged with its slot in the live table (heap_table.h);
+ * ObjectFree releases the slot, and at every export the objects still alive
+ * that a whole GC cycle has examined become heap-space / heap-live-samples.
  */
 #ifndef CP_JVM_ALLOC_SAMPLER_H
 #define CP_JVM_ALLOC_SAMPLER_H
@@ -15,10 +15,11 @@
 #include <jvmti.h>
 
 #include "call_trace_store.h"
-#include "method_resolver.h"
+#include "contprof.h"
 
-/* Allocate the live table (heap profiling) once. CP_ENOMEM. */
-int cp__heap_init(size_t nslots, int max_frames);
+/* Allocate the live table (heap profiling) once, sized from the maximum
+ * heap (VMInit, after settings are final). CP_ENOMEM. */
+int cp__heap_init(JNIEnv *jni);
 
 /* Set the JVM's sampling interval to the configured one (VMInit). */
 void cp__alloc_start(jvmtiEnv *jvmti);
@@ -34,10 +35,16 @@ void JNICALL cp__on_sampled_alloc(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread,
 void JNICALL cp__on_object_free(jvmtiEnv *jvmti, jlong tag);
 void JNICALL cp__on_gc_finish(jvmtiEnv *jvmti);
 
-/* Resolver: the sample in r was resolved to methods/lines (nframes of them)
- * and class; make its live-table slot (if any) visible to exports. */
-void cp__heap_publish(const cp__trace_rec *r, const cp__method_info *const *methods,
-                      const int32_t *lines, int nframes, const char *class_name);
+/* Resolver: the sample in r (r->heap_slot >= 0) was resolved to frames
+ * (whose strings are never freed) and class (interned, or NULL when
+ * unknown); make its live-table slot visible to exports, or release it. */
+void cp__heap_publish(JNIEnv *jni, const cp__trace_rec *r, const cp_frame *frames, size_t nframes,
+                      const char *class_name);
+
+/* Resolver, around each drain: read the GC cycle counts first; grow or
+ * trim the live table after. */
+void cp__heap_pass_begin(JNIEnv *jni);
+void cp__heap_pass_end(void);
 
 /* Export hook (any thread, not attached to the VM): add one heap sample per
  * object still alive. Touches no JVMTI. */

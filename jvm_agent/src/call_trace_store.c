@@ -20,22 +20,28 @@ static cp__trace_rec *g_slots;     /* never freed: late signals may write */
 static atomic_int *g_states;       /* g_states[i] is the state of g_slots[i] */
 static size_t g_nslots;
 static atomic_size_t g_cursor;
+static atomic_size_t g_ready;      /* committed, not yet drained */
+static void (*g_half_full)(void);
 
 int cp__store_init(size_t nslots, int depth)
 {
     cp__trace_rec *slots = calloc(nslots, sizeof *slots);
     cp__agct_frame *frames = calloc(nslots * (size_t)depth, sizeof *frames);
     atomic_int *states = calloc(nslots, sizeof *states);
+    uintptr_t *native = calloc(nslots * (size_t)depth, sizeof *native);
 
-    if (slots == NULL || frames == NULL || states == NULL) {
+    if (slots == NULL || frames == NULL || states == NULL || native == NULL) {
         free(slots);
         free(frames);
         free(states);
+        free(native);
         return CP_ENOMEM;
     }
     g_states = states;
     for (size_t i = 0; i < nslots; i++)
         slots[i].frames = frames + i * (size_t)depth;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i].native = native + i * (size_t)depth;
     g_slots = slots;
     g_nslots = nslots;
     return CP_OK;
@@ -57,14 +63,25 @@ cp__trace_rec *cp__store_reserve(void)
     }
     r->heap_slot = -1;
     r->thread_slot = -1;
+    r->pc = 0;
+    r->java_pc = 0;
+    r->total_frames = CP__DEPTH_UNKNOWN;
     r->class_name[0] = '\0';
+    r->java = true;
+    r->num_native = 0;
     r->size = 0;
     return r;
 }
 
+void cp__store_on_half_full(void (*fn)(void)) { g_half_full = fn; }
+
 void cp__store_commit(cp__trace_rec *r)
 {
     atomic_store_explicit(&g_states[r - g_slots], SLOT_READY, memory_order_release);
+    /* Exactly one writer sees the count cross half: it wakes the reader
+     * early, so a burst is drained before the store fills. */
+    if (atomic_fetch_add_explicit(&g_ready, 1, memory_order_relaxed) + 1 == g_nslots / 2 && g_half_full)
+        g_half_full();
 }
 
 void cp__store_cancel(cp__trace_rec *r)
@@ -81,6 +98,7 @@ size_t cp__store_drain(cp__store_visit fn, void *ctx)
             continue;
         fn(&g_slots[i], ctx);
         atomic_store_explicit(&g_states[i], SLOT_FREE, memory_order_release);
+        atomic_fetch_sub_explicit(&g_ready, 1, memory_order_relaxed);
         n++;
     }
     return n;

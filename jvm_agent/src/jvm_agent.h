@@ -33,6 +33,7 @@ typedef struct cp__jvm_state {
     int64_t alloc_interval;    /* bytes, mean of the JVM's sampling         */
     int wall_threads_max;
     bool cpu_on, wall_on, alloc_on, heap_on;
+    bool native_on;            /* native frames + native threads (CPU)      */
     jmethodID thread_get_id;   /* java.lang.Thread.getId()J                 */
 } cp__jvm_state;
 

@@ -9,8 +9,11 @@
 #include <string.h>
 
 #include "contprof.h"
+#include "cpu_sampler.h"
+#include "thread_table.h"
+#include "trace_resolver.h"
 
-static char g_vm_name[128], g_java_version[64], g_service[128];
+static char g_vm_name[128], g_java_version[64], g_service[128], g_runtime_version[128], g_java_vendor[128];
 
 const char *cp__runtime_vm_name(void) { return g_vm_name; }
 const char *cp__runtime_java_version(void) { return g_java_version; }
@@ -63,6 +66,10 @@ static void remember(const char *name, const char *value)
         snprintf(g_vm_name, sizeof g_vm_name, "%s", value);
     else if (strcmp(name, "java.version") == 0)
         snprintf(g_java_version, sizeof g_java_version, "%s", value);
+    else if (strcmp(name, "java.runtime.version") == 0)
+        snprintf(g_runtime_version, sizeof g_runtime_version, "%s", value);
+    else if (strcmp(name, "java.vendor") == 0)
+        snprintf(g_java_vendor, sizeof g_java_vendor, "%s", value);
     else if (strcmp(name, "sun.java.command") == 0) {
         /* "com.example.Main args" or "app.jar args": the main class or jar. */
         const char *end = value + strcspn(value, " ");
@@ -79,19 +86,39 @@ static void vm_identity(jvmtiEnv *jvmti)
 {
     static const char *const keys[] = {"java.vm.name", "java.vm.vendor", "java.vm.version",
                                        "java.version", "java.vendor", "java.home"};
-    cp_buf b;
+    /* runtime_facts: what the support report shows as "runtime:". The
+     * java.* properties come from Java (system_properties, before this). */
+    static const char *const facts[] = {"vm", "vendor", "vm_version", NULL, NULL, "java_home"};
+    cp_buf b, f;
     char *v;
 
     cp_buf_init(&b, 1 << 16);
+    cp_buf_init(&f, 1 << 16);
     put(&b, "{");
+    put(&f, "{\"type\":\"JVM\"");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if ((*jvmti)->GetSystemProperty(jvmti, keys[i], &v) != JVMTI_ERROR_NONE || v == NULL)
             continue;
         json_member(&b, keys[i], v);
+        if (facts[i] != NULL)
+            json_member(&f, facts[i], v);
+        if (strcmp(keys[i], "java.home") == 0) {
+            char exe[4200];
+            snprintf(exe, sizeof exe, "%s/bin/java", v);
+            json_member(&f, "executable", exe);
+        }
         (*jvmti)->Deallocate(jvmti, (unsigned char *)v);
     }
     put(&b, "}");
+    if (g_java_version[0])
+        json_member(&f, "version", g_java_version);
+    if (g_runtime_version[0])
+        json_member(&f, "runtime_version", g_runtime_version);
+    if (g_java_vendor[0])
+        json_member(&f, "java_vendor", g_java_vendor);
+    put(&f, "}");
     set_json("vm", &b);
+    set_json("runtime_facts", &f);
 }
 
 /* One property as ,"k":"v" (also remembered for tags and service). */
@@ -315,6 +342,51 @@ static void list_json(JNIEnv *jni, jobject list, const char *ecls, const char *g
     put(b, "]");
 }
 
+/* The VM's non-default flags (command line and ergonomics), as `jcmd
+ * <pid> VM.flags` prints them, through the DiagnosticCommand MBean: a JSON
+ * array of "-XX:..." strings under "vm_flags". */
+static void vm_flags(JNIEnv *jni)
+{
+    jobject server = factory(jni, "getPlatformMBeanServer", "()Ljavax/management/MBeanServer;");
+    jclass onc = server ? (*jni)->FindClass(jni, "javax/management/ObjectName") : NULL;
+    jmethodID onew = onc && !failed(jni) ? (*jni)->GetMethodID(jni, onc, "<init>", "(Ljava/lang/String;)V") : NULL;
+    jstring oname = onew && !failed(jni) ? (*jni)->NewStringUTF(jni, "com.sun.management:type=DiagnosticCommand") : NULL;
+    jobject on = oname && !failed(jni) ? (*jni)->NewObject(jni, onc, onew, oname) : NULL;
+    jclass sc = on && !failed(jni) ? (*jni)->FindClass(jni, "java/lang/String") : NULL;
+    jclass oc = sc && !failed(jni) ? (*jni)->FindClass(jni, "java/lang/Object") : NULL;
+    jobjectArray none = oc && !failed(jni) ? (*jni)->NewObjectArray(jni, 0, sc, NULL) : NULL;
+    jobjectArray params = none && !failed(jni) ? (*jni)->NewObjectArray(jni, 1, oc, none) : NULL;
+    jstring sig0 = params && !failed(jni) ? (*jni)->NewStringUTF(jni, "[Ljava.lang.String;") : NULL;
+    jobjectArray sig = sig0 && !failed(jni) ? (*jni)->NewObjectArray(jni, 1, sc, sig0) : NULL;
+    jstring op = sig && !failed(jni) ? (*jni)->NewStringUTF(jni, "vmFlags") : NULL;
+    jclass msc = op && !failed(jni) ? (*jni)->FindClass(jni, "javax/management/MBeanServerConnection") : NULL;
+    jmethodID inv = msc && !failed(jni) ? (*jni)->GetMethodID(jni, msc, "invoke",
+        "(Ljavax/management/ObjectName;Ljava/lang/String;[Ljava/lang/Object;[Ljava/lang/String;)Ljava/lang/Object;")
+                                        : NULL;
+    jobject r = inv && !failed(jni) ? (*jni)->CallObjectMethod(jni, server, inv, on, op, params, sig) : NULL;
+    const char *text = r && !failed(jni) && (*jni)->IsInstanceOf(jni, r, sc) ? (*jni)->GetStringUTFChars(jni, r, NULL) : NULL;
+    if (text == NULL)
+        return;
+    cp_buf b;
+    cp_buf_init(&b, 1 << 16);
+    put(&b, "[");
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \n\t");
+        size_t n = strcspn(p, " \n\t");
+        if (n) {
+            char flag[512];
+            snprintf(flag, sizeof flag, "%.*s", (int)(n < sizeof flag ? n : sizeof flag - 1), p);
+            if (b.len > 1)
+                put(&b, ",");
+            json_str(&b, flag);
+        }
+        p += n;
+    }
+    put(&b, "]");
+    (*jni)->ReleaseStringUTFChars(jni, r, text);
+    set_json("vm_flags", &b);
+}
+
 static void late_lists(JNIEnv *jni)
 {
     cp_buf b;
@@ -372,7 +444,28 @@ void cp__runtime_info_collect_late(JNIEnv *jni)
         return;
     }
     late_lists(jni);
+    vm_flags(jni);
     (*jni)->PopLocalFrame(jni, NULL);
+}
+
+static void JNICALL late_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
+{
+    (void)jvmti, (void)arg;
+    /* ThreadStart took this for an application thread: it is ours. */
+    if (cp__threads_self() != NULL)
+        cp__cpu_timer_stop(cp__threads_self());
+    cp__threads_unregister_self();
+    cp_thread_register_self();
+    cp__runtime_info_collect_late(jni);
+    cp_thread_unregister_self();
+}
+
+int cp__runtime_info_start_late(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    jthread t = cp__agent_thread_object(jni, "contprof-info");
+    if (t == NULL || (*jvmti)->RunAgentThread(jvmti, t, late_main, NULL, JVMTI_THREAD_MIN_PRIORITY) != JVMTI_ERROR_NONE)
+        return CP_EIO;
+    return CP_OK;
 }
 
 void cp__runtime_info_collect(jvmtiEnv *jvmti, JNIEnv *jni)

@@ -16,6 +16,10 @@ void cp__runtime_info_collect(jvmtiEnv *jvmti, JNIEnv *jni);
  * names through java.lang.management (~30 ms of CPU to initialise, so kept
  * out of start-up and short runs). Any Java exception leaves the key out. */
 void cp__runtime_info_collect_late(JNIEnv *jni);
+/* Run cp__runtime_info_collect_late once on a short-lived agent thread
+ * ("contprof-info", its CPU counted as the profiler's), so that neither the
+ * application nor the resolver waits for java.lang.management to start. */
+int cp__runtime_info_start_late(jvmtiEnv *jvmti, JNIEnv *jni);
 
 /* java.vm.name and java.version (static, never NULL, "" if unknown). */
 const char *cp__runtime_vm_name(void);

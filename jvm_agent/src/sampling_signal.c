@@ -12,16 +12,21 @@
 #include <unistd.h>
 
 #include "call_trace_store.h"
+#include "cpu_sampler.h"
 #include "jvm_agent.h"
 #include "thread_table.h"
+#include "vthreads.h"
+#include "vm_structs.h"
 
 /* si_value tags: the top 16 bits mark a value as ours; wall samples carry
  * their weight (ns, < 2^48 ~ 3 days) in the low bits. */
 #define MAGIC_SHIFT 48
 #define MAGIC_CPU ((uint64_t)0xC9C1u << MAGIC_SHIFT)
+#define MAGIC_CPU_NATIVE ((uint64_t)0xC9C2u << MAGIC_SHIFT)
 #define MAGIC_WALL ((uint64_t)0xC9A1u << MAGIC_SHIFT)
 #define MAGIC_ADOPT ((uint64_t)0xC9AD0u << (MAGIC_SHIFT - 4))
 enum { KIND_ADOPT = 100 }; /* not a sample: late attach registration */
+enum { KIND_NATIVE_CPU = 101 }; /* CPU sample from a native-thread timer */
 #define WEIGHT_MASK (((uint64_t)1 << MAGIC_SHIFT) - 1)
 
 static atomic_int g_signo;             /* signal in use, 0 = none         */
@@ -140,6 +145,7 @@ bool cp__signal_check_owner(int *moved_to)
 }
 
 void *cp__signal_cpu_value(void) { return (void *)(uintptr_t)MAGIC_CPU; }
+void *cp__signal_native_cpu_value(void) { return (void *)(uintptr_t)MAGIC_CPU_NATIVE; }
 
 static bool send_value(pid_t tid, uint64_t value)
 {
@@ -169,10 +175,10 @@ static int classify(const siginfo_t *si, int64_t *weight)
 {
     uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
 
-    if (si->si_code == SI_TIMER && v == MAGIC_CPU) {
+    if (si->si_code == SI_TIMER && (v == MAGIC_CPU || v == MAGIC_CPU_NATIVE)) {
         /* Overruns are expirations merged into this one: their time counts. */
         *weight = cp__jvm.cpu_interval_ns * (1 + (int64_t)si->si_overrun);
-        return CP__TRACE_CPU;
+        return v == MAGIC_CPU ? CP__TRACE_CPU : KIND_NATIVE_CPU;
     }
     if (si->si_code == SI_QUEUE && (v & ~WEIGHT_MASK) == MAGIC_WALL) {
         *weight = (int64_t)(v & WEIGHT_MASK);
@@ -194,38 +200,209 @@ static JNIEnv *current_env(void)
     return env;
 }
 
-/* AGCT cannot walk from frameless VM code (the vtable/itable dispatch code
- * that compiled code calls: megamorphic calls spend most of their time
- * there) and answers "unknown Java". Retry once as if that code had
- * returned: pc = return address, which it leaves on top of the stack
- * (x86-64) or in the link register (AArch64). AGCT validates the frame it is given,
- * so a wrong guess just fails again. */
-static void agct_from_caller(cp__agct_trace *trace, void *uc)
+/* How the stack was finally walked: count_depth and interrupted_pc replay
+ * the same way. The FROM_* retries are for a thread in Java code whose top
+ * frame AGCT cannot walk ("unknown/not walkable Java"); AGCT validates the
+ * frame it is given, so a wrong guess just fails again. */
+enum {
+    WALK_PLAIN,
+    WALK_REPAIRED,     /* in VM code: the frame anchor repaired (vm_structs.h) */
+    WALK_FROM_CALLER,  /* frameless code (vtable/itable dispatch, a stub, an
+                          nmethod's first or last instructions): as if it had
+                          returned, pc = the word on top of the stack (x86-64)
+                          or the link register (AArch64) */
+    WALK_FROM_CALLER2, /* code blob between push rbp and its frame (or between
+                          its frame's release and pop rbp): return address one
+                          word up, the saved frame pointer on top */
+    WALK_FROM_FRAME,   /* code blob with its frame complete: HotSpot's own
+                          sender, by the blob's frame size */
+    WALK_FROM_FP,      /* stub code with a frame pointer: through it */
+    WALK_FROM_NATIVE,  /* VM or libc code called from Java without a state
+                          change (JRT_LEAF): the frame pointer chain up to the
+                          first return address into the code cache */
+};
+
+/* Frame pointers are followed only while they lie on the thread's own stack
+ * between sp and its base (or FP_WINDOW bytes above sp if the base is
+ * unknown), each above the last: a stub's within FP_WINDOW of sp, a chain
+ * through VM code within NATIVE_WINDOW. */
+enum { FP_WINDOW = 8192, NATIVE_WINDOW = 65536, NATIVE_FP_STEPS = 16 };
+
+/* The caller's registers for one WALK_FROM_* way, false if it does not apply. */
+static bool retry_regs(int how, JNIEnv *env, const ucontext_t *uc, uintptr_t *pc, uintptr_t *sp,
+                       uintptr_t *fp)
 {
-#if defined(__x86_64__) || defined(__aarch64__)
-    ucontext_t copy = *(ucontext_t *)uc;
 #if defined(__x86_64__)
-    greg_t *sp = (greg_t *)copy.uc_mcontext.gregs[REG_RSP];
-    copy.uc_mcontext.gregs[REG_RIP] = *sp; /* our own stack: always mapped */
-    copy.uc_mcontext.gregs[REG_RSP] += (greg_t)sizeof(greg_t);
+    const uintptr_t s = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    const uintptr_t f = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    const uintptr_t *stack = (const uintptr_t *)s; /* our own stack: always mapped */
+    uintptr_t base = cp__vms_stack_base(env);
+    uintptr_t hi = base > s && base - s <= ((uintptr_t)1 << 30) ? base - 16 : s + FP_WINDOW;
+    cp__vms_blob b;
+
+    switch (how) {
+    case WALK_FROM_CALLER:
+        *pc = stack[0], *sp = s + 8, *fp = f;
+        return true;
+    case WALK_FROM_CALLER2:
+        if (!cp__vms_find_blob((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], &b))
+            return false;
+        *pc = stack[1], *sp = s + 16, *fp = stack[0];
+        return true;
+    case WALK_FROM_FRAME:
+        if (!cp__vms_find_blob((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], &b) || b.frame_words <= 0 ||
+            (uintptr_t)b.frame_words * 8 > hi - s)
+            return false;
+        *sp = s + (uintptr_t)b.frame_words * 8;
+        *pc = ((const uintptr_t *)*sp)[-1], *fp = ((const uintptr_t *)*sp)[-2];
+        return true;
+    case WALK_FROM_FP:
+        /* push rbp; mov rbp, rsp: the return address at fp + 8. */
+        if (f < s || f > hi || f - s > FP_WINDOW || (f & 7) != 0)
+            return false;
+        *fp = ((const uintptr_t *)f)[0], *pc = ((const uintptr_t *)f)[1], *sp = f + 16;
+        return true;
+    case WALK_FROM_NATIVE: {
+        cp__vms_blob top;
+        if (cp__vms_find_blob((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], &top))
+            return false; /* in the code cache: not native code */
+        uintptr_t cur = f, low = s;
+        for (int i = 0; i < NATIVE_FP_STEPS; i++) {
+            if (cur < low || cur > hi || cur - s > NATIVE_WINDOW || (cur & 7) != 0)
+                return false;
+            const uintptr_t *frame = (const uintptr_t *)cur;
+            if (cp__vms_find_blob(frame[1], &b)) {
+                *pc = frame[1], *sp = cur + 16, *fp = frame[0];
+                return true;
+            }
+            low = cur + 16;
+            cur = frame[0];
+        }
+        return false;
+    }
+    default:
+        return false;
+    }
+#elif defined(__aarch64__)
+    (void)env, (void)sp, (void)fp;
+    if (how != WALK_FROM_CALLER)
+        return false;
+    *pc = uc->uc_mcontext.regs[30];
+    return true;
 #else
-    copy.uc_mcontext.pc = copy.uc_mcontext.regs[30];
-#endif
-    g_agct(trace, cp__jvm.walk_depth, &copy);
-#else
-    (void)trace, (void)uc;
+    (void)how, (void)env, (void)uc, (void)pc, (void)sp, (void)fp;
+    return false;
 #endif
 }
 
-static void walk(cp__agct_trace *trace, void *uc)
+/* AGCT from the caller's registers of one WALK_FROM_* way; false (trace
+ * untouched) if the way does not apply. */
+static bool agct_from(int how, cp__agct_trace *trace, void *uc, int depth)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+    ucontext_t copy = *(ucontext_t *)uc;
+    uintptr_t pc, sp, fp;
+
+    if (!retry_regs(how, trace->env_id, &copy, &pc, &sp, &fp))
+        return false;
+#if defined(__x86_64__)
+    copy.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    copy.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    copy.uc_mcontext.gregs[REG_RBP] = (greg_t)fp;
+#else
+    copy.uc_mcontext.pc = pc;
+#endif
+    g_agct(trace, depth, &copy);
+    return true;
+#else
+    (void)how, (void)trace, (void)uc, (void)depth;
+    return false;
+#endif
+}
+
+/* A thread in VM code whose last Java frame AGCT cannot walk ("unknown/not
+ * walkable, not Java"): repair its frame anchor (vm_structs.h) for the
+ * length of one more walk each way: fill a missing pc, then step over a
+ * runtime stub. */
+static void agct_repaired(cp__agct_trace *trace, void *uc, int depth)
+{
+    cp__vms_saved saved;
+
+    for (int how = 0; how < CP__VMS_REPAIRS && trace->num_frames <= 0; how++) {
+        if (!cp__vms_repair_anchor(trace->env_id, how, &saved))
+            continue;
+        g_agct(trace, depth, uc);
+        cp__vms_restore(&saved);
+    }
+}
+
+static int walk(cp__agct_trace *trace, void *uc)
 {
     g_agct(trace, cp__jvm.walk_depth, uc);
-    if (trace->num_frames == CP__AGCT_UNKNOWN_JAVA) {
+    if (trace->num_frames == CP__AGCT_UNKNOWN_JAVA || trace->num_frames == CP__AGCT_NOT_WALKABLE_JAVA) {
+        for (int how = WALK_FROM_CALLER; how <= WALK_FROM_NATIVE; how++) {
+            cp__agct_trace retry = *trace;
+            if (agct_from(how, &retry, uc, cp__jvm.walk_depth) && retry.num_frames > 0) {
+                *trace = retry;
+                return how;
+            }
+        }
+    } else if (trace->num_frames == CP__AGCT_UNKNOWN_NOT_JAVA ||
+               trace->num_frames == CP__AGCT_NOT_WALKABLE_NOT_JAVA) {
         cp__agct_trace retry = *trace;
-        agct_from_caller(&retry, uc);
-        if (retry.num_frames > 0)
+        agct_repaired(&retry, uc, cp__jvm.walk_depth);
+        if (retry.num_frames > 0) {
             *trace = retry;
+            return WALK_REPAIRED;
+        }
     }
+    return WALK_PLAIN;
+}
+
+/* Scratch frames for counting the depth of truncated stacks: a few shared
+ * buffers, claimed without blocking (a handler that finds them all busy
+ * leaves the depth unknown). */
+enum { COUNT_BUFFERS = 4 };
+static cp__agct_frame g_count_frames[COUNT_BUFFERS][CP__DEPTH_MAX];
+static atomic_flag g_count_busy[COUNT_BUFFERS];
+
+/* True depth of a stack AGCT filled to walk_depth: one more walk, deeper
+ * (AGCT's cost is linear in the frames it walks; only stacks deeper than
+ * max_frames pay it). */
+static int count_depth(JNIEnv *env, void *uc, int how)
+{
+    for (int i = 0; i < COUNT_BUFFERS; i++) {
+        if (atomic_flag_test_and_set(&g_count_busy[i]))
+            continue;
+        cp__agct_trace t = {env, 0, g_count_frames[i]};
+        if (how >= WALK_FROM_CALLER)
+            agct_from(how, &t, uc, CP__DEPTH_MAX);
+        else if (how == WALK_REPAIRED)
+            agct_repaired(&t, uc, CP__DEPTH_MAX);
+        else
+            g_agct(&t, CP__DEPTH_MAX, uc);
+        atomic_flag_clear(&g_count_busy[i]);
+        return t.num_frames > cp__jvm.max_frames ? t.num_frames : CP__DEPTH_UNKNOWN;
+    }
+    return CP__DEPTH_UNKNOWN;
+}
+
+/* The pc the sample's top Java frame ran at: where the signal came, or the
+ * return address the retry from a caller used. */
+static uintptr_t interrupted_pc(JNIEnv *env, void *uc, int how)
+{
+    uintptr_t pc = 0, sp, fp;
+
+    if (how >= WALK_FROM_CALLER)
+        return retry_regs(how, env, uc, &pc, &sp, &fp) ? pc : 0;
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
+#else
+    (void)env, (void)uc;
+    return pc;
+#endif
 }
 
 /* Fill r with the interrupted stack and who we are. */
@@ -233,12 +410,24 @@ static void fill(cp__trace_rec *r, JNIEnv *env, int kind, int64_t weight, cp__th
                  void *uc)
 {
     cp__agct_trace trace = {env, 0, r->frames};
+    int how = env != NULL ? walk(&trace, uc) : WALK_PLAIN; /* no env: a native thread */
 
-    walk(&trace, uc);
+    r->java = env != NULL;
+    /* Native frames above the Java ones (or all of a native thread's):
+     * the walk stops at the first pc in no loaded object, i.e. in the code
+     * cache (compiled code, stubs, the interpreter), where AGCT's frames
+     * begin. */
+    if (kind == CP__TRACE_CPU && cp__jvm.native_on)
+        r->num_native = cp_native_unwind(uc, r->native, cp__jvm.walk_depth, NULL);
     r->kind = kind;
     r->num_frames = trace.num_frames;
+    r->pc = interrupted_pc(env, uc, how);
+    r->java_pc = env != NULL ? cp__vms_last_java_pc(env) : 0;
+    r->total_frames = env != NULL && trace.num_frames >= cp__jvm.walk_depth ? count_depth(env, uc, how)
+                                                                            : trace.num_frames;
     r->weight = weight;
-    r->thread_serial = cp__tls_env != NULL ? cp__tls_serial : 0;
+    /* A carrier running a virtual thread samples as that virtual thread. */
+    r->thread_serial = cp__tls_vserial != 0 ? cp__tls_vserial : cp__tls_env != NULL ? cp__tls_serial : 0;
     r->tid = (pid_t)syscall(SYS_gettid);
     r->thread_slot = self != NULL ? cp__threads_index(self) : -1;
     r->wall_seq = self != NULL ? atomic_load(&self->wall_state) >> 1 : 0;
@@ -249,10 +438,21 @@ static void record(int kind, int64_t weight, void *uc)
     int64_t t0 = cp_now_ns();
     JNIEnv *env = current_env();
     cp__thread_slot *self = cp__tls_env != NULL ? cp__threads_self() : NULL;
-    cp__trace_rec *r = env != NULL ? cp__store_reserve() : NULL;
+    bool native_timer = kind == KIND_NATIVE_CPU;
+
+    /* A thread that registered as a Java thread since the native scan
+     * armed its timer: its own timer samples it (until the scan drops this
+     * one), so this tick would count its CPU twice. */
+    if (native_timer && self != NULL && atomic_load(&self->timer_armed) != 0)
+        return;
+    if (native_timer)
+        kind = CP__TRACE_CPU;
+    cp__trace_rec *r = env != NULL || (native_timer && cp__jvm.native_on) ? cp__store_reserve() : NULL;
 
     if (r != NULL) {
         fill(r, env, kind, weight, self, uc);
+        if (kind == CP__TRACE_CPU && self != NULL)
+            r->weight = cp__cpu_sampled(self, r);
         cp__store_commit(r);
         cp_metrics_add_taken(1);
     }
@@ -300,6 +500,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         ; /* ours, but the agent is off */
     else if (kind == KIND_ADOPT)
         adopt();
+    else if (kind == KIND_NATIVE_CPU && !cp__jvm.native_on)
+        ; /* a native timer left over from before a settings change */
     else
         record(kind, weight, uc);
     errno = saved_errno;

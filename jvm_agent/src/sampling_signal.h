@@ -37,6 +37,11 @@ int cp__signal_current(void);
  * number through *moved_to (0 when no move was possible); logs either way. */
 bool cp__signal_check_owner(int *moved_to);
 
+/* si_value for the CPU timer of a thread JVMTI does not report (compiler,
+ * GC, native): sampled with native frames only, and ignored on a thread
+ * that has its own Java-thread timer by then. */
+void *cp__signal_native_cpu_value(void);
+
 /* si_value for a CPU timer, and a wall sample of weight_ns to thread tid. */
 void *cp__signal_cpu_value(void);
 bool cp__signal_send_wall(pid_t tid, int64_t weight_ns);

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "contprof_os.h"
 #include "jvm_agent.h"
 
 enum { INFO_RING = 8192, NAME_MAX_LEN = 64 };
@@ -54,11 +55,7 @@ clockid_t cp__thread_cpu_clock(pid_t tid)
 
 int64_t cp__thread_cpu_ns(pid_t tid)
 {
-    struct timespec ts;
-
-    if (clock_gettime(cp__thread_cpu_clock(tid), &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return cp_os_thread_cpu_ns(tid);
 }
 
 static int64_t java_thread_id(JNIEnv *jni, jthread thread)
@@ -115,17 +112,31 @@ static uint32_t next_serial(void)
     return serial;
 }
 
-static uint32_t publish_info(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
+/* The agent's own Java threads (RunAgentThread): ThreadStart reports them
+ * like any other, but their CPU is the profiler's, never the program's. */
+static bool agent_thread_name(const char *name)
+{
+    return strcmp(name, "contprof-resolver") == 0 || strcmp(name, "contprof-info") == 0;
+}
+
+static uint32_t publish_named(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread, const char *unnamed,
+                              char *name, size_t n)
 {
     uint32_t serial = next_serial();
-    char name[NAME_MAX_LEN];
 
-    thread_name(jvmti, jni, thread, name, sizeof name);
-    write_info(serial, java_thread_id(jni, thread), name);
+    thread_name(jvmti, jni, thread, name, n);
+    write_info(serial, java_thread_id(jni, thread), name[0] != '\0' || unnamed == NULL ? name : unnamed);
     /* Lets cp__threads_refresh_names map a jthread back to its serial. */
     if (thread != NULL)
         (*jvmti)->SetThreadLocalStorage(jvmti, thread, (void *)(uintptr_t)serial);
     return serial;
+}
+
+uint32_t cp__threads_publish(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread, const char *unnamed)
+{
+    char name[NAME_MAX_LEN];
+
+    return publish_named(jvmti, jni, thread, unnamed, name, sizeof name);
 }
 
 /* Re-read one thread's name; republish its entry if it changed. */
@@ -180,20 +191,44 @@ static cp__thread_slot *claim_slot(bool may_log)
 }
 
 /* Slot s now samples the calling thread (signal-safe). */
+/* The wall signal counters (wall_state, wall_handled) are not reset here:
+ * the wall sampler may be updating them for the previous occupant right
+ * now; it resets them itself when it sees the new gen. */
 static void activate(cp__thread_slot *s, uint32_t serial)
 {
-    s->tid = (pid_t)syscall(SYS_gettid);
-    s->serial = serial;
-    s->last_wall_ns = cp_now_ns();
+    atomic_fetch_add(&s->gen, 1); /* odd: being written */
+    atomic_store(&s->tid, (pid_t)syscall(SYS_gettid));
+    atomic_store(&s->serial, serial);
+    atomic_store(&s->active_ns, cp_now_ns());
+    atomic_store(&s->cpu_charged_ns, cp__thread_cpu_ns(atomic_load(&s->tid)));
     atomic_store(&s->wall_cpu_ns, -1);
-    atomic_store(&s->wall_state, 0);
-    atomic_store(&s->wall_handled, 0);
+    atomic_fetch_add(&s->gen, 1); /* even: consistent */
     atomic_store_explicit(&s->state, CP__SLOT_ACTIVE, memory_order_release);
+}
+
+bool cp__threads_read(cp__thread_slot *s, cp__thread_view *v)
+{
+    if (atomic_load_explicit(&s->state, memory_order_acquire) != CP__SLOT_ACTIVE)
+        return false;
+    v->gen = atomic_load(&s->gen);
+    v->tid = atomic_load(&s->tid);
+    v->serial = atomic_load(&s->serial);
+    v->active_ns = atomic_load(&s->active_ns);
+    return (v->gen & 1u) == 0 && cp__threads_still(s, v->gen);
+}
+
+bool cp__threads_still(cp__thread_slot *s, unsigned gen)
+{
+    return atomic_load(&s->gen) == gen && atomic_load(&s->state) == CP__SLOT_ACTIVE;
 }
 
 cp__thread_slot *cp__threads_register_self(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
 {
-    uint32_t serial = publish_info(jvmti, jni, thread);
+    char name[NAME_MAX_LEN];
+    uint32_t serial = publish_named(jvmti, jni, thread, NULL, name, sizeof name);
+
+    if (agent_thread_name(name))
+        return NULL;
     cp__thread_slot *s = claim_slot(true);
 
     cp__tls_serial = serial;

@@ -27,13 +27,19 @@ extern __thread uint32_t cp__tls_serial CP__TLS;
 
 enum { CP__SLOT_FREE = 0, CP__SLOT_BUSY = 1, CP__SLOT_ACTIVE = 2 };
 
+/* A slot is reused by later threads: `gen` changes at every activation, so
+ * another thread that read tid/serial can check (gen before and after)
+ * that they belong to one and the same thread. */
 typedef struct cp__thread_slot {
     atomic_int state;        /* CP__SLOT_*                                  */
-    pid_t tid;
-    uint32_t serial;
+    atomic_uint gen;         /* activations so far                          */
+    _Atomic pid_t tid;
+    _Atomic uint32_t serial;
     atomic_int timer_armed;  /* 1 while `timer` is ours to delete           */
     timer_t timer;
-    int64_t last_wall_ns;    /* wall sampler thread only                    */
+    atomic_llong active_ns;  /* when this occupant was activated           */
+    atomic_llong cpu_charged_ns; /* its CPU time already in samples (the
+                                thread itself: its signal handler, ThreadEnd) */
     atomic_llong wall_cpu_ns;/* thread CPU time at the end of its last wall
                                 sample (written by its signal handler)      */
     atomic_uint wall_handled;/* seq of the last wall signal it handled       */
@@ -49,6 +55,11 @@ int cp__threads_init(size_t nslots);
  * its name and Java id, sets the TLS, claims a slot. Returns the slot, or NULL
  * when the table is full (the thread is then not sampled; counted once). */
 cp__thread_slot *cp__threads_register_self(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread);
+
+/* A new serial for `thread` with its name (or `unnamed` if it has none and
+ * that is not NULL) and Java id in the info ring; the serial is also put
+ * in the thread's JVMTI thread-local storage. */
+uint32_t cp__threads_publish(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread, const char *unnamed);
 
 /* Late attach, in the signal handler of a thread that was running before
  * the agent came (signal-safe: atomics and TLS only): register the calling
@@ -66,6 +77,21 @@ cp__thread_slot *cp__threads_self(void);
 /* Release the calling thread's slot and clear its TLS (ThreadEnd). The
  * caller has stopped the slot's timer first. */
 void cp__threads_unregister_self(void);
+
+/* A consistent copy of an active slot's identity (seqlock on gen). */
+typedef struct cp__thread_view {
+    unsigned gen;
+    pid_t tid;
+    uint32_t serial;
+    int64_t active_ns;
+} cp__thread_view;
+
+/* Any thread: copy s's identity; false if s is not active (or is being
+ * reused right now). */
+bool cp__threads_read(cp__thread_slot *s, cp__thread_view *v);
+
+/* Is s still active with the occupant that had generation gen? */
+bool cp__threads_still(cp__thread_slot *s, unsigned gen);
 
 /* Index of slot s in the table. */
 int32_t cp__threads_index(const cp__thread_slot *s);

@@ -24,4 +24,8 @@ void cp__resolver_sync(int64_t timeout_ms);
  * for a pass already under way. */
 void cp__resolver_final_drain(jvmtiEnv *jvmti, JNIEnv *jni, int64_t timeout_ms);
 
+/* A java.lang.Thread object named thread_name for RunAgentThread; NULL on
+ * failure (the pending exception is cleared). */
+jthread cp__agent_thread_object(JNIEnv *jni, const char *thread_name);
+
 #endif /* CP_JVM_TRACE_RESOLVER_H */

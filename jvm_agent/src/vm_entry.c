@@ -8,7 +8,6 @@
  * which bounds the final export by flush_deadline_ms. Nothing is freed:
  * threads still running Java code after VMDeath may take one more signal.
  */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,17 +19,24 @@
 #include "agent_options.h"
 #include "alloc_sampler.h"
 #include "call_trace_store.h"
+#include "code_map.h"
+#include "contprof_os.h"
 #include "cpu_sampler.h"
+#include "exception_sampler.h"
 #include "jvm_agent.h"
+#include "native_threads.h"
+#include "lock_sampler.h"
 #include "runtime_info.h"
 #include "sampling_signal.h"
 #include "thread_table.h"
 #include "trace_resolver.h"
+#include "vthreads.h"
+#include "vm_structs.h"
 #include "wall_sampler.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-enum { STORE_SLOTS = 1024, THREAD_SLOTS = 4096, HEAP_SLOTS = 4096, EXPORT_SYNC_MS = 200,
+enum { STORE_SLOTS = 1024, THREAD_SLOTS = 4096, EXPORT_SYNC_MS = 200,
        FINAL_DRAIN_MS = 500 };
 
 cp__jvm_state cp__jvm;
@@ -96,8 +102,11 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
     cp__thread_slot *s = cp__threads_self();
 
     (void)jvmti, (void)jni, (void)thread;
-    if (s != NULL)
+    if (s != NULL) {
         cp__cpu_timer_stop(s);
+        if (cp__jvm.cpu_on && cp__jvm_running())
+            cp__cpu_thread_end(s);
+    }
     cp__threads_unregister_self();
 }
 
@@ -113,6 +122,8 @@ static void export_hook(void *ctx)
     cp__resolver_sync(EXPORT_SYNC_MS);
     if (cp__jvm.heap_on)
         cp__heap_export();
+    if (cp__jvm.native_on)
+        cp__native_threads_publish_stats();
 }
 
 /* Settings in effect -> cp__jvm, intersected with what this VM can do. */
@@ -130,23 +141,13 @@ static void snapshot_settings(jvmtiEnv *jvmti)
     cp__jvm.wall_threads_max = (int)c->wall_threads_max;
     cp__jvm.alloc_interval = c->alloc_interval_bytes;
     cp__jvm.cpu_on = c->cpu_enabled;
+    cp__jvm.native_on = c->cpu_enabled && c->native_frames;
     cp__jvm.wall_on = c->wall_enabled;
     cp__jvm.alloc_on = (c->alloc_enabled || c->heap_enabled) &&
                        caps.can_generate_sampled_object_alloc_events;
     cp__jvm.heap_on = c->heap_enabled && caps.can_generate_sampled_object_alloc_events &&
                       caps.can_tag_objects && caps.can_generate_object_free_events &&
                       caps.can_generate_garbage_collection_events;
-}
-
-/* JDK 25 and later have JFR's CPU-time sampler, which refuses to start
- * when SIGPROF has a handler: leave SIGPROF to it unless the user asked. */
-static bool jfr_wants_sigprof(jvmtiEnv *jvmti)
-{
-    jint v = 0;
-
-    if ((*jvmti)->GetVersionNumber(jvmti, &v) != JVMTI_ERROR_NONE)
-        return false;
-    return ((v & JVMTI_VERSION_MASK_MAJOR) >> JVMTI_VERSION_SHIFT_MAJOR) >= 25;
 }
 
 /* Signal + AGCT for CPU and wall; turns both off when either is missing. */
@@ -158,28 +159,34 @@ static void setup_signal(jvmtiEnv *jvmti)
 
     if (!cp__jvm.cpu_on && !cp__jvm.wall_on)
         return;
+    if (cp__signal_parse(sig) < 0) {
+        cp_log(CP_LOG_WARN, "cpu_signal=%s is not a signal (expected a name such as SIGPROF or "
+               "SIGRTMIN+9, or a number): the default is used", sig);
+        sig = cp__options_default("cpu_signal");
+        explicit_sig = false;
+    }
     agct = cp__agct_lookup((const void *)(*jvmti)->GetVersionNumber);
     if (agct == NULL)
         cp_log(CP_LOG_ERROR, "AsyncGetCallTrace not found in this JVM: CPU and wall profiles disabled");
-    if (cp__signal_parse(sig) == SIGPROF && jfr_wants_sigprof(jvmti)) {
+    if (cp__signal_parse(sig) == SIGPROF && cp__options_jfr_owns_sigprof(jvmti)) {
         if (explicit_sig) {
             cp_log(CP_LOG_INFO, "cpu_signal=SIGPROF as asked: JFR's CPU-time sampler "
                    "(jdk.CPUTimeSample) cannot run in this JVM meanwhile");
         } else {
             cp_log(CP_LOG_INFO, "leaving SIGPROF to JFR's CPU-time sampler; sampling with a real-time signal");
-            sig = "SIGRTMIN+8";
+            sig = CP__DEFAULT_RT_SIGNAL;
         }
     }
     if (agct == NULL || cp__signal_install(sig, explicit_sig, agct) < 0)
         cp__jvm.cpu_on = cp__jvm.wall_on = false;
 }
 
-static int init_tables(void)
+static int init_tables(JNIEnv *jni)
 {
     if (cp__store_init(STORE_SLOTS, cp__jvm.walk_depth) != CP_OK ||
-        cp__threads_init(THREAD_SLOTS) != CP_OK)
+        cp__threads_init(THREAD_SLOTS) != CP_OK || cp__cpu_init(THREAD_SLOTS, cp__jvm.walk_depth) != CP_OK)
         return CP_ENOMEM;
-    if (cp__jvm.heap_on && cp__heap_init(HEAP_SLOTS, cp__jvm.max_frames) != CP_OK)
+    if (cp__jvm.heap_on && cp__heap_init(jni) != CP_OK)
         cp__jvm.heap_on = false;
     return CP_OK;
 }
@@ -192,7 +199,8 @@ static int start_core(void)
         .runtime = *cp__runtime_vm_name() ? cp__runtime_vm_name() : "Java",
         .runtime_version = cp__runtime_java_version(),
         .kinds = (cp__jvm.cpu_on ? CP_KIND_CPU : 0u) | (cp__jvm.wall_on ? CP_KIND_WALL : 0u) |
-                 (cp__jvm.alloc_on ? CP_KIND_ALLOC : 0u) | (cp__jvm.heap_on ? CP_KIND_HEAP : 0u),
+                 (cp__jvm.alloc_on ? CP_KIND_ALLOC : 0u) | (cp__jvm.heap_on ? CP_KIND_HEAP : 0u) |
+                 CP_KIND_LOCK | CP_KIND_EXCEPTION,
     };
     const char *svc = cp__runtime_default_service();
 
@@ -206,6 +214,9 @@ static void enable_events(jvmtiEnv *jvmti)
 {
     set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_THREAD_START);
     set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_THREAD_END);
+    if (cp_config_get()->virtual_threads && (cp__jvm.cpu_on || cp__jvm.wall_on || cp__jvm.alloc_on) &&
+        cp__vthreads_start(jvmti))
+        cp_log(CP_LOG_DEBUG, "virtual threads: tracked");
     if (cp__jvm.alloc_on) {
         cp__alloc_start(jvmti);
         set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC);
@@ -232,8 +243,19 @@ static bool give_up(const char *why)
     return false;
 }
 
+static void init_vm_structs(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
+{
+    jthread self = thread;
+
+    if (self == NULL && (*jvmti)->GetCurrentThread(jvmti, &self) != JVMTI_ERROR_NONE)
+        self = NULL;
+    if (!cp__vms_init((const void *)(*jvmti)->GetVersionNumber, jni, self))
+        cp_log(CP_LOG_DEBUG, "HotSpot frame anchors not readable: stacks of threads in VM code "
+               "without a recorded Java pc stay [unknown_not_Java]");
+}
+
 /* Settings, tables, signal and core: everything before any sampler runs. */
-static bool prepare(jvmtiEnv *jvmti, JNIEnv *jni)
+static bool prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
 {
     int rc;
 
@@ -244,9 +266,28 @@ static bool prepare(jvmtiEnv *jvmti, JNIEnv *jni)
     cp__runtime_info_collect(jvmti, jni);
     snapshot_settings(jvmti);
     cache_thread_get_id(jni);
-    if (init_tables() != CP_OK)
+    if (init_tables(jni) != CP_OK)
         return give_up("JVM agent out of memory at start");
     setup_signal(jvmti);
+    if (cp__jvm.cpu_on || cp__jvm.wall_on)
+        init_vm_structs(jvmti, jni, thread);
+    if (!cp__jvm.cpu_on && !cp__jvm.wall_on) { /* no stacks taken: no code map needed */
+        set_event(jvmti, JVMTI_DISABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD);
+        set_event(jvmti, JVMTI_DISABLE, JVMTI_EVENT_COMPILED_METHOD_UNLOAD);
+        set_event(jvmti, JVMTI_DISABLE, JVMTI_EVENT_DYNAMIC_CODE_GENERATED);
+    } else {
+        /* Code generated before the events were on: the interpreter (made
+         * before VMInit), and at late attach everything compiled so far. */
+        (*jvmti)->GenerateEvents(jvmti, JVMTI_EVENT_DYNAMIC_CODE_GENERATED);
+        if (thread == NULL)
+            (*jvmti)->GenerateEvents(jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD);
+    }
+    if (cp__jvm.native_on && (!cp__jvm.cpu_on || cp_native_init() != CP_OK ||
+                              cp__native_threads_init() != CP_OK)) {
+        if (cp__jvm.cpu_on)
+            cp_log(CP_LOG_WARN, "native unwinder unavailable: CPU stacks hold Java frames only");
+        cp__jvm.native_on = false;
+    }
     if ((rc = start_core()) != CP_OK) {
         cp_log(CP_LOG_ERROR, "profiler core did not start: %s", cp_strerror(rc));
         return give_up("no profiler core");
@@ -258,27 +299,50 @@ static bool prepare(jvmtiEnv *jvmti, JNIEnv *jni)
  * register itself if it is a Java thread; the caller is skipped. */
 static void adopt_running_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    pid_t self = (pid_t)syscall(SYS_gettid);
+    enum { MAX_LISTED = 16384 };
+    pid_t *tids;
+    pid_t self = cp_os_gettid();
+    long n;
 
-    if (d == NULL || cp__signal_current() == 0) {
-        if (d != NULL)
-            closedir(d);
+    if (cp__signal_current() == 0 || (tids = malloc(MAX_LISTED * sizeof *tids)) == NULL)
         return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid > 0 && tid != self)
-            cp__signal_send_adopt(tid);
-    }
-    closedir(d);
+    n = cp_os_list_threads(tids, MAX_LISTED);
+    if (n > MAX_LISTED)
+        cp_log(CP_LOG_WARN, "%ld threads at attach: only the first %d are adopted", n, (int)MAX_LISTED);
+    for (long i = 0; i < n && i < MAX_LISTED; i++)
+        if (tids[i] != self)
+            cp__signal_send_adopt(tids[i]);
+    free(tids);
+}
+
+/* The `diagnose` option: the support report on stdout, then the JVM ends
+ * through System.exit with 0 (healthy) or 1, without running main. */
+static void diagnose_and_exit(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    char *report = NULL;
+    cp__options_from_sysprops(jvmti);
+    cp__runtime_info_collect(jvmti, jni);
+    cp__runtime_info_collect_late(jni);
+    int problems = cp_diagnose(&report);
+    if (report != NULL)
+        fputs(report, stdout);
+    fflush(stdout);
+    free(report);
+    jclass sys = (*jni)->FindClass(jni, "java/lang/System");
+    jmethodID ex = sys ? (*jni)->GetStaticMethodID(jni, sys, "exit", "(I)V") : NULL;
+    if (ex != NULL)
+        (*jni)->CallStaticVoidMethod(jni, sys, ex, (jint)(problems != 0));
+    _exit(problems != 0); /* System.exit does not return; if it could not run */
 }
 
 /* VMInit (or OnAttach): settings are final, start everything. */
 static void vm_started(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
 {
-    if (!prepare(jvmti, jni))
+    if (cp__options_diagnose()) {
+        diagnose_and_exit(jvmti, jni);
+        return;
+    }
+    if (!prepare(jvmti, jni, thread))
         return;
     /* The resolver loops while RUNNING: start it only once we are. */
     atomic_store(&cp__jvm.state, CP__JVM_RUNNING);
@@ -289,9 +353,13 @@ static void vm_started(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
         cp_stop();
         return;
     }
+    if (cp__runtime_info_start_late(jvmti, jni) != CP_OK)
+        cp_log(CP_LOG_DEBUG, "no thread for the JVM's management info; profiles go without it");
     if (thread != NULL)
         start_thread_sampling(jvmti, jni, thread);
     enable_events(jvmti);
+    cp__locks_start(jvmti, cp_config_get()->lock_enabled, cp__jvm.wall_on);
+    cp__exceptions_start(jvmti, jni);
     if ((cp__jvm.cpu_on || cp__jvm.wall_on) && cp__wall_sampler_start() != CP_OK)
         cp_log(CP_LOG_ERROR, "wall sampler thread did not start: no wall profile");
 }
@@ -323,6 +391,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         return;
     set_event(jvmti, JVMTI_DISABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC);
     cp__cpu_timers_stop_all();
+    cp__native_threads_stop_all();
     cp__resolver_final_drain(jvmti, jni, FINAL_DRAIN_MS);
     cp_stop(); /* bounded by flush_deadline_ms */
     say_where();
@@ -341,11 +410,11 @@ static void request_capabilities(jvmtiEnv *jvmti)
     want.can_tag_objects = pot.can_tag_objects;
     want.can_generate_object_free_events = pot.can_generate_object_free_events;
     want.can_generate_garbage_collection_events = pot.can_generate_garbage_collection_events;
-    /* Side effect wanted: with this capability HotSpot records debug info at
-     * non-safepoint pcs too (as -XX:+DebugNonSafepoints), so AGCT maps a pc
-     * inside an inlined loop to the right inlined method instead of the
-     * nearest safepoint's, which can belong to a different method. */
+    /* For the CompiledMethodLoad event (see agent_load). */
     want.can_generate_compiled_method_load_events = pot.can_generate_compiled_method_load_events;
+    cp__locks_want_caps(&pot, &want);
+    cp__exceptions_want_caps(&pot, &want);
+    cp__vthreads_want(&pot, &want);
     if ((*jvmti)->AddCapabilities(jvmti, &want) != JVMTI_ERROR_NONE)
         cp_log(CP_LOG_WARN, "some JVMTI capabilities unavailable: fewer profile types");
 }
@@ -361,10 +430,28 @@ static int set_callbacks(jvmtiEnv *jvmti)
     cb.ThreadEnd = on_thread_end;
     cb.ClassLoad = on_class_load;
     cb.ClassPrepare = on_class_prepare;
+    cb.CompiledMethodLoad = cp__on_compiled_method_load;
+    cb.CompiledMethodUnload = cp__on_compiled_method_unload;
+    cb.DynamicCodeGenerated = cp__on_dynamic_code_generated;
     cb.SampledObjectAlloc = cp__on_sampled_alloc;
     cb.ObjectFree = cp__on_object_free;
     cb.GarbageCollectionFinish = cp__on_gc_finish;
+    cb.MonitorContendedEnter = cp__on_monitor_contended_enter;
+    cb.MonitorContendedEntered = cp__on_monitor_contended_entered;
+    cb.NativeMethodBind = cp__on_native_method_bind;
+    cp__vthreads_callbacks(&cb);
     return (*jvmti)->SetEventCallbacks(jvmti, &cb, sizeof cb) == JVMTI_ERROR_NONE ? CP_OK : CP_EIO;
+}
+
+/* The newest JVMTI this JVM has that the agent knows: an environment of
+ * version 21 or later is needed for virtual thread support. */
+static bool get_jvmti(JavaVM *vm, jvmtiEnv **jvmti)
+{
+#if CP_JVMTI_MAJOR >= 21
+    if ((*vm)->GetEnv(vm, (void **)jvmti, JVMTI_VERSION_21) == JNI_OK && *jvmti != NULL)
+        return true;
+#endif
+    return (*vm)->GetEnv(vm, (void **)jvmti, JVMTI_VERSION_1_2) == JNI_OK && *jvmti != NULL;
 }
 
 static jint agent_load(JavaVM *vm, const char *options)
@@ -375,7 +462,7 @@ static jint agent_load(JavaVM *vm, const char *options)
         cp_log(CP_LOG_WARN, "JVM agent loaded twice; the second load is ignored");
         return JNI_OK;
     }
-    if ((*vm)->GetEnv(vm, (void **)&jvmti, JVMTI_VERSION_1_2) != JNI_OK || jvmti == NULL) {
+    if (!get_jvmti(vm, &jvmti)) {
         cp_log(CP_LOG_ERROR, "no JVMTI in this JVM: not profiling");
         return JNI_OK; /* never stop the application from starting */
     }
@@ -389,6 +476,18 @@ static jint agent_load(JavaVM *vm, const char *options)
     }
     set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT);
     set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_VM_DEATH);
+    cp__exceptions_listen(jvmti);
+    /* CompiledMethodLoad, first for its side effect: while any JVMTI agent
+     * listens to it, and DebugNonSafepoints was not set on the command line,
+     * the JIT records debug info at every pc, not only at safepoints
+     * (HotSpot's DebugInformationRecorder), so AGCT charges a pc inside an
+     * inlined method to that method, not to the nearest safepoint's. From
+     * the first compilation on (at late attach: from now on; code compiled
+     * before keeps safepoint-only debug info until it is recompiled). Then,
+     * with Unload and DynamicCodeGenerated, for frame kinds (code_map.h). */
+    set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD);
+    set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_COMPILED_METHOD_UNLOAD);
+    set_event(jvmti, JVMTI_ENABLE, JVMTI_EVENT_DYNAMIC_CODE_GENERATED);
     return JNI_OK;
 }
 

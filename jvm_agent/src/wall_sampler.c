@@ -3,13 +3,18 @@
  */
 #include "wall_sampler.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "call_trace_store.h"
+#include "contprof_os.h"
 #include "cpu_sampler.h"
 #include "jvm_agent.h"
+#include "native_threads.h"
+#include "lock_sampler.h"
 #include "sampling_signal.h"
 #include "thread_table.h"
 
@@ -23,12 +28,23 @@ enum { IDLE_CPU_NS = 20 * 1000 };
 static void sleep_ns(int64_t ns)
 {
     struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) != 0 && cp__jvm_running()) {
+    /* Only an interruption resumes the rest: any other failure (a time
+     * faker's wrapper rejecting the call) must not turn this into a spin. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR && cp__jvm_running()) {
     }
 }
 
+/* The wall sampler's own view of each thread slot (this thread only):
+ * which occupant it last saw and when it last sampled it. */
+typedef struct wall_seen {
+    unsigned gen;
+    int64_t last_ns;
+} wall_seen;
+
+static wall_seen *g_seen; /* cp__threads_capacity() entries */
+
 /* Record "same stack as last time" for s; false if the store is full. */
-static bool repeat_sample(cp__thread_slot *s, int64_t weight)
+static bool repeat_sample(cp__thread_slot *s, const cp__thread_view *v, int64_t weight)
 {
     cp__trace_rec *r = cp__store_reserve();
 
@@ -36,8 +52,8 @@ static bool repeat_sample(cp__thread_slot *s, int64_t weight)
         return false;
     r->kind = CP__TRACE_WALL_REPEAT;
     r->num_frames = 0;
-    r->thread_serial = s->serial;
-    r->tid = s->tid;
+    r->thread_serial = v->serial;
+    r->tid = v->tid;
     r->thread_slot = cp__threads_index(s);
     r->weight = weight;
     cp__store_commit(r);
@@ -46,19 +62,22 @@ static bool repeat_sample(cp__thread_slot *s, int64_t weight)
 }
 
 /* Idle since its last wall sample, and the resolver has that stack? */
-static bool is_idle(cp__thread_slot *s)
+static bool is_idle(cp__thread_slot *s, pid_t tid)
 {
     int64_t before = atomic_load(&s->wall_cpu_ns);
     if (before < 0 || !(atomic_load(&s->wall_state) & 1u))
         return false;
-    int64_t now = cp__thread_cpu_ns(s->tid);
+    int64_t now = cp__thread_cpu_ns(tid);
     return now >= 0 && now - before < IDLE_CPU_NS;
 }
 
-static bool sample_one(cp__thread_slot *s, int64_t weight)
+static bool sample_one(cp__thread_slot *s, const cp__thread_view *v, int64_t weight)
 {
-    if (is_idle(s))
-        return repeat_sample(s, weight);
+    /* Blocked on a monitor: AGCT cannot walk it, its stack was published. */
+    if (cp__locks_wall_blocked(s, v, weight))
+        return true;
+    if (is_idle(s, v->tid))
+        return repeat_sample(s, v, weight);
     /* The previous signal is still pending (the thread has not run, or
      * blocks the signal): another would only queue up behind it. The
      * weight keeps accruing and goes to the sample that does happen. */
@@ -69,7 +88,20 @@ static bool sample_one(cp__thread_slot *s, int64_t weight)
     unsigned st = atomic_load(&s->wall_state);
     while (!atomic_compare_exchange_weak(&s->wall_state, &st, ((st >> 1) + 1) << 1)) {
     }
-    return cp__signal_send_wall(s->tid, weight);
+    /* Reused meanwhile: the new occupant gets its counters reset on the
+     * next tick (gen differs), no signal goes to a thread that left. */
+    return cp__threads_still(s, v->gen) && cp__signal_send_wall(v->tid, weight);
+}
+
+/* A new occupant of slot s (this thread saw another gen before): no wall
+ * signal of ours is pending for it, and its first weight runs from its
+ * activation. */
+static void adopt_slot(cp__thread_slot *s, wall_seen *w, const cp__thread_view *v)
+{
+    w->gen = v->gen;
+    w->last_ns = v->active_ns;
+    atomic_store(&s->wall_state, (atomic_load(&s->wall_state) >> 1) << 1);
+    atomic_store(&s->wall_handled, atomic_load(&s->wall_state) >> 1);
 }
 
 /* Sample up to wall_threads_max active threads starting at *cursor. */
@@ -77,16 +109,20 @@ static void wall_tick(size_t *cursor)
 {
     size_t cap = cp__threads_high_water();
     int sent = 0;
+    cp__thread_view v;
 
     for (size_t scanned = 0; scanned < cap && sent < cp__jvm.wall_threads_max; scanned++) {
         *cursor = *cursor < cap ? *cursor : 0;
         cp__thread_slot *s = cp__threads_slot(*cursor);
+        wall_seen *w = &g_seen[*cursor];
         *cursor = (*cursor + 1) % cap;
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != CP__SLOT_ACTIVE)
+        if (!cp__threads_read(s, &v))
             continue;
+        if (w->gen != v.gen)
+            adopt_slot(s, w, &v);
         int64_t now = cp_now_ns();
-        if (sample_one(s, now - s->last_wall_ns))
-            s->last_wall_ns = now;
+        if (sample_one(s, &v, now - w->last_ns))
+            w->last_ns = now;
         sent++;
     }
 }
@@ -98,6 +134,7 @@ static void watch_owner(void)
     if (cp__signal_check_owner(&moved_to))
         return;
     cp__cpu_timers_restart_all(moved_to); /* moved_to 0: just stops them */
+    cp__native_threads_rescan_soon();
     /* Wall signals in flight went to the other handler: count them as
      * handled, or those threads would wait for them forever. */
     for (size_t i = 0; i < cp__threads_high_water(); i++) {
@@ -135,6 +172,8 @@ static void *wall_main(void *arg)
             next_check = cp_now_ns() + OWNER_CHECK_NS;
         }
         arm_adopted();
+        if (cp__jvm.native_on)
+            cp__native_threads_tick(cp__signal_current());
         if (cp__jvm.wall_on)
             wall_tick(&cursor);
     }
@@ -145,21 +184,12 @@ static void *wall_main(void *arg)
 int cp__wall_sampler_start(void)
 {
     pthread_t t;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    int rc;
 
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    /* The new thread inherits this mask: it must never take the host's
-     * signals (nor ours). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&t, &attr, wall_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc == 0)
-        pthread_setname_np(t, "contprof-wall");
-    return rc == 0 ? CP_OK : CP_EIO;
+    if (g_seen == NULL && (g_seen = calloc(cp__threads_capacity(), sizeof *g_seen)) == NULL)
+        return CP_ENOMEM;
+    /* Every signal blocked: it must never take the host's signals (nor ours). */
+    if (cp_os_thread_start(&t, wall_main, NULL, "contprof-wall") != 0)
+        return CP_EIO;
+    pthread_detach(t);
+    return CP_OK;
 }

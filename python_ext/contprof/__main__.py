@@ -4,6 +4,7 @@ Runs the program as __main__ with its own argv under the profiler; its exit
 status and exceptions pass through unchanged. At exit, one line says where
 the profiles are and how to view them, then the top 10 functions by CPU.
 """
+import json
 import os
 import runpy
 import signal
@@ -11,6 +12,7 @@ import sys
 
 import contprof
 from contprof import _contprof as _c
+from contprof import _config
 
 USAGE = "usage: python -m contprof [options] (script.py | -m module) [args...]"
 
@@ -19,9 +21,13 @@ def _help():
     lines = [USAGE, "", "Profile a Python program (CPU, wall, allocations, live heap).",
              "With no destination set, profiles go to ./profiles.", "", "options:",
              "  -h, --help            show this help and exit",
+             "  --diagnose            print the support report (system, runtime, settings and their",
+             "                        sources, destinations checked live) and exit 0 if healthy, 1 if not",
              "  --config PATH         config file (INI [contprof], or TOML)",
              "  --NAME VALUE, --NAME=VALUE   any setting below ('-' or '_' in NAME)", "", "settings:"]
     for s in contprof.settings():
+        if s["name"] in _config.PYTHON_DEFAULTS:  # this front end's own default
+            s = dict(s, default=_config.PYTHON_DEFAULTS[s["name"]])
         rng = " [%d..%d]" % (s["min"], s["max"]) if s["type"] == "int" else ""
         unit = " %s" % s["unit"] if s["unit"] else ""
         lines.append("  --%-22s %s (%s, default %r%s%s)" % (
@@ -40,12 +46,18 @@ def _usage_error(msg):
 
 def _parse(argv):
     known = {s["name"] for s in contprof.settings()}
-    opts, i = {}, 0
+    opts, i, diag = {}, 0, False
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help"):
             print(_help())
             sys.exit(0)
+        if arg == "--diagnose":  # after every option: they are part of the report
+            diag = True
+            i += 1
+            continue
+        if diag and (arg == "-m" or not arg.startswith("--")):
+            _diagnose(opts)
         if arg == "-m":
             if i + 1 >= len(argv):
                 _usage_error("-m needs a module name")
@@ -63,22 +75,46 @@ def _parse(argv):
             _usage_error("unknown option --%s (see --help)" % name)
         opts[name] = value
         i += 1
+    if diag:
+        _diagnose(opts)
     _usage_error("no program given")
+
+
+def _diagnose(opts):
+    """--diagnose: the report a support ticket needs, exit 0 healthy / 1 not."""
+    problems, text = contprof.diagnose(**opts)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    sys.exit(1 if problems else 0)
 
 
 def _report():
     try:
         sys.stdout.flush()  # the program's output first, then our lines
         path = _c.last_profile_path()
-        where = _c.destinations()
-        if path:
-            sys.stderr.write("contprof: profiles in %s; view: go tool pprof -top %s\n"
-                             % (os.path.dirname(path), path))
-        elif where:
-            sys.stderr.write("contprof: %s\n" % where)
+        # what really happened at each destination (never a claim that
+        # profiles were written or uploaded where none were)
+        for line in (_c.destinations() or "").splitlines():
+            if path and line.startswith("profiles written to "):
+                line = "profiles in %s; view: go tool pprof -top %s" % (os.path.dirname(path), path)
+            sys.stderr.write("contprof: %s\n" % line)
         summary = _c.summary_top(10)
         if summary:
             sys.stderr.write(summary if summary.endswith("\n") else summary + "\n")
+    except Exception:  # reporting must never change the exit status
+        pass
+
+
+def _report_child():
+    """A forked child's summary: the run's one summary is the parent's, so
+    the child's goes to the log at info level (shown with log_level=info)."""
+    try:
+        pid = os.getpid()
+        for line in (_c.destinations() or "").splitlines():
+            _c.log(_c.LOG_INFO, "forked child %d: %s" % (pid, line))
+        summary = _c.summary_top(10)
+        if summary:
+            _c.log(_c.LOG_INFO, "forked child %d: %s" % (pid, summary.rstrip("\n")))
     except Exception:  # reporting must never change the exit status
         pass
 
@@ -92,6 +128,26 @@ def _trim(tb):
             break
         tb = tb.tb_next
     return tb
+
+
+def _follow_children(opts):
+    """Setting follow_children (on by default): child Python processes
+    (subprocess, os.exec*, multiprocessing spawn) start contprof too, with
+    these options, through a sitecustomize on PYTHONPATH that then runs any
+    sitecustomize it hides (see _boot/sitecustomize.py)."""
+    cfg = json.loads(_c.config_json() or "{}")
+    if not cfg.get("follow_children", True) or not contprof.is_running():
+        return
+    child = {str(k): contprof._config._text(v) for k, v in opts.items()}
+    out = cfg.get("output_dir") or ""
+    if out and not os.path.isabs(out):  # children may run elsewhere
+        child["output_dir"] = os.path.abspath(out)
+    if child.get("config"):
+        child["config"] = os.path.abspath(child["config"])
+    boot = os.path.join(os.path.dirname(os.path.abspath(contprof.__file__)), "_boot")
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = boot + (os.pathsep + old if old else "")
+    os.environ["CONTPROF_CHILD_OPTIONS"] = json.dumps(child)
 
 
 def _run(kind, target):
@@ -113,11 +169,18 @@ def main():
                          % (os.path.basename(sys.executable), os.path.abspath(target)))
         sys.exit(2)
     del sys.path[0]  # the -m contprof entry; the program gets its own
+    # The service defaults to the program's name (a setting still wins).
+    name = target if kind == "module" else os.path.splitext(os.path.basename(target))[0]
+    contprof._state["service_default"] = name or None
+    if contprof._state.get("followed"):
+        contprof.stop()  # a child that is itself `python -m contprof`: its own options win
     try:
         contprof.start(**opts)
+        _follow_children(opts)
     except Exception as exc:
         sys.stderr.write("contprof: not profiling: %s\n" % exc)
     contprof._on_stop(_report)
+    contprof._state["child_exit_hook"] = _report_child
     try:
         _run(kind, target)
     except SystemExit:

@@ -49,14 +49,16 @@ def _install():
 
 
 class _Finder:
-    """A meta-path finder that only waits for `multiprocessing` to finish
-    importing, then runs the hooks; it finds nothing itself."""
+    """A meta-path finder that only waits for one module (`multiprocessing`,
+    `asyncio`) to finish importing, then runs the hooks; it finds nothing
+    itself."""
 
-    def __init__(self, hooks):
+    def __init__(self, hooks, module="multiprocessing"):
         self.hooks = hooks
+        self.module = module
 
     def find_spec(self, name, path=None, target=None):
-        if name != "multiprocessing":
+        if name != self.module:
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -86,5 +88,14 @@ def when_imported(hook):
     hooks = [hook, _install]
     if "multiprocessing" in sys.modules:
         _run(hooks)
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+    elif not any(isinstance(f, _Finder) and f.module == "multiprocessing" for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder(hooks))
+
+
+def after_import(module, hook):
+    """Run hook once `module` is imported: at once if it already is, else
+    right after its import (one waiting finder per module)."""
+    if module in sys.modules:
+        _run([hook])
+    elif not any(isinstance(f, _Finder) and f.module == module for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder([hook], module))

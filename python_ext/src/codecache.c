@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qualname.h"
 #include "saferead.h"
 
 #define CODES_CAP 8192   /* power of two; emptied at half full */
@@ -18,11 +19,13 @@
 typedef struct centry {
     PyCodeObject *code;  /* strong reference; NULL = empty */
     char *name, *file, *sysname;
+    int hide;
 } centry;
 
 typedef struct lentry {
     uint64_t code;       /* 0 = empty */
     int32_t offset;
+    uint32_t fid;        /* core frame id (cp_frame_intern), 0 = none yet */
     int64_t line;
 } lentry;
 
@@ -30,8 +33,8 @@ static struct {
     centry *codes;
     lentry *lines;
     size_t ncodes, nlines;
-    PyObject *qualname_fn;
     cp_codeinfo out;
+    char *own_dir, *launcher_file, *cwd;
 } g_c;
 
 static size_t hash2(uint64_t a, uint64_t b)
@@ -64,12 +67,19 @@ static bool live_code(uint64_t addr, int32_t firstlineno)
     return fl == firstlineno && live_object(name, &PyUnicode_Type) && live_object(file, &PyUnicode_Type);
 }
 
+/* A str as UTF-8; one holding surrogates (a file name undecodable in the
+ * locale) as the bytes they escape, as os.fsencode gives them. */
 static char *utf8_dup(PyObject *s)
 {
     const char *u = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
-    if (!u)
-        PyErr_Clear();
-    return strdup(u ? u : "<unknown>");
+    if (u)
+        return strdup(u);
+    PyErr_Clear();
+    PyObject *b = s && PyUnicode_Check(s) ? PyUnicode_AsEncodedString(s, "utf-8", "surrogateescape") : NULL;
+    char *r = strdup(b ? PyBytes_AS_STRING(b) : "<unknown>");
+    Py_XDECREF(b);
+    PyErr_Clear();
+    return r;
 }
 
 static char *qualname_dup(PyCodeObject *co)
@@ -77,15 +87,8 @@ static char *qualname_dup(PyCodeObject *co)
 #if PY_VERSION_HEX >= 0x030B0000
     return utf8_dup(co->co_qualname);
 #else
-    if (g_c.qualname_fn) {
-        PyObject *q = PyObject_CallFunctionObjArgs(g_c.qualname_fn, (PyObject *)co, NULL);
-        char *r = q && PyUnicode_Check(q) ? utf8_dup(q) : NULL;
-        Py_XDECREF(q);
-        PyErr_Clear();
-        if (r)
-            return r;
-    }
-    return utf8_dup(co->co_name);
+    char *r = cp__qualname_dup(co);
+    return r ? r : utf8_dup(co->co_name);
 #endif
 }
 
@@ -103,7 +106,7 @@ static char *system_name(const char *name, const char *file)
     return s;
 }
 
-void cp__codecache_reset(void)
+void cp__codecache_reset(bool release)
 {
     /* Detach first: the DECREFs below may run arbitrary deallocation. */
     centry *codes = g_c.codes;
@@ -113,19 +116,58 @@ void cp__codecache_reset(void)
             free(codes[i].name);
             free(codes[i].file);
             free(codes[i].sysname);
-            Py_DECREF(codes[i].code);
+            if (release)
+                Py_DECREF(codes[i].code);
         }
     }
     free(codes);
+    if (release)
+        cp__qualname_forget();
     if (g_c.lines)
         memset(g_c.lines, 0, LINES_CAP * sizeof(lentry));
     g_c.ncodes = g_c.nlines = 0;
 }
 
-void cp__codecache_set_qualname(PyObject *fn)
+void cp__codecache_set_hidden(const char *own_dir, const char *launcher_file)
 {
-    Py_XINCREF(fn);
-    Py_XSETREF(g_c.qualname_fn, fn);
+    free(g_c.own_dir);
+    free(g_c.launcher_file);
+    g_c.own_dir = own_dir && *own_dir ? strdup(own_dir) : NULL;
+    g_c.launcher_file = launcher_file && *launcher_file ? strdup(launcher_file) : NULL;
+}
+
+void cp__codecache_set_cwd(const char *dir)
+{
+    free(g_c.cwd);
+    g_c.cwd = dir && *dir == '/' ? strdup(dir) : NULL;
+}
+
+/* file, made absolute against the start directory when it is a relative
+ * path (not "<frozen ...>", "<string>" and the like). Takes ownership. */
+static char *absolute(char *file)
+{
+    if (!file || !g_c.cwd || file[0] == '/' || file[0] == '<' || !file[0])
+        return file;
+    const char *rel = strncmp(file, "./", 2) == 0 ? file + 2 : file;
+    size_t n = strlen(g_c.cwd) + strlen(rel) + 2;
+    char *abs = malloc(n);
+    if (!abs)
+        return file;
+    snprintf(abs, n, "%s/%s", g_c.cwd, rel);
+    free(file);
+    return abs;
+}
+
+static int hide_of(const char *file)
+{
+    if (!file)
+        return CP_HIDE_NONE;
+    if (g_c.own_dir && strncmp(file, g_c.own_dir, strlen(g_c.own_dir)) == 0)
+        return CP_HIDE_OWN;
+    /* runpy is frozen on 3.11+ (unless -X frozen_modules=off) */
+    if ((g_c.launcher_file && strcmp(file, g_c.launcher_file) == 0) || strcmp(file, "<frozen runpy>") == 0)
+        return CP_HIDE_LAUNCHER;
+    return CP_HIDE_NONE;
 }
 
 static bool ensure_tables(void)
@@ -154,8 +196,9 @@ static centry *code_entry(uint64_t addr, int32_t firstlineno)
         Py_INCREF(co); /* from here on it cannot be freed (see header) */
         e->code = co;
         e->name = qualname_dup(co);
-        e->file = utf8_dup(co->co_filename);
+        e->file = absolute(utf8_dup(co->co_filename));
         e->sysname = system_name(e->name, e->file);
+        e->hide = hide_of(e->file);
         g_c.ncodes++;
         return e;
     }
@@ -172,22 +215,27 @@ static Py_ssize_t code_bytes(PyCodeObject *co)
 #endif
 }
 
-static int64_t line_of(centry *c, int32_t offset)
+static int64_t line_of(centry *c, int32_t offset, uint32_t **fid)
 {
     if (offset >= code_bytes(c->code))
         offset = -1; /* not an instruction of this code: first line */
     uint64_t addr = (uint64_t)(uintptr_t)c->code;
     size_t h = hash2(addr, (uint64_t)(uint32_t)offset);
+    *fid = NULL;
     for (size_t i = 0; i < LINES_CAP; i++) {
         lentry *e = &g_c.lines[(h + i) & (LINES_CAP - 1)];
-        if (e->code == addr && e->offset == offset)
+        if (e->code == addr && e->offset == offset) {
+            *fid = &e->fid;
             return e->line;
+        }
         if (e->code)
             continue;
         e->code = addr;
         e->offset = offset;
+        e->fid = 0;
         e->line = offset < 0 ? c->code->co_firstlineno : PyCode_Addr2Line(c->code, offset);
         g_c.nlines++;
+        *fid = &e->fid;
         return e->line;
     }
     return 0;
@@ -196,7 +244,7 @@ static int64_t line_of(centry *c, int32_t offset)
 void cp__codecache_trim(void)
 {
     if (g_c.ncodes >= CODES_CAP / 2 || g_c.nlines >= LINES_CAP / 2)
-        cp__codecache_reset();
+        cp__codecache_reset(true);
 }
 
 const cp_codeinfo *cp__codecache_lookup(const cp_rawframe *rf)
@@ -209,6 +257,7 @@ const cp_codeinfo *cp__codecache_lookup(const cp_rawframe *rf)
     g_c.out.name = c->name;
     g_c.out.system_name = c->sysname;
     g_c.out.file = c->file;
-    g_c.out.line = line_of(c, rf->offset);
+    g_c.out.line = line_of(c, rf->offset, &g_c.out.fid);
+    g_c.out.hide = c->hide;
     return &g_c.out;
 }

@@ -14,6 +14,7 @@
 #define CP_CODECACHE_H
 
 #include <Python.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rawring.h"
@@ -23,7 +24,23 @@ typedef struct cp_codeinfo {
     const char *system_name; /* "file:name"; may be NULL */
     const char *file;
     int64_t line;
+    int hide;           /* CP_HIDE_* */
+    uint32_t *fid;      /* the core's frame id of this name/file/line (0 until
+                           the resolver interns it), kept with the line; NULL
+                           when not cached. Valid until trim/reset. */
 } cp_codeinfo;
+
+/* Frames kept out of stacks: the profiler's own and the launcher's (runpy). */
+enum { CP_HIDE_NONE = 0, CP_HIDE_OWN = 1, CP_HIDE_LAUNCHER = 2 };
+
+/* Files under own_dir are the profiler's own, launcher_file is runpy's
+ * (either may be NULL). GIL held. */
+void cp__codecache_set_hidden(const char *own_dir, const char *launcher_file);
+
+/* Relative code file names (a script run as `python app.py` on 3.8, or
+ * through runpy) are reported joined to dir, the working directory at
+ * start, so every frame has an absolute path. GIL held. */
+void cp__codecache_set_cwd(const char *dir);
 
 /* Name, file and line for one raw frame; NULL when its code object died
  * before it was ever resolved. The struct is valid until the next call,
@@ -35,10 +52,6 @@ const cp_codeinfo *cp__codecache_lookup(const cp_rawframe *rf);
 void cp__codecache_trim(void);
 
 /* Drop everything (and the references held). GIL held. */
-void cp__codecache_reset(void);
-
-/* Before 3.11: fn(code) -> qualified name (a new reference is taken);
- * NULL to use co_name. GIL held. */
-void cp__codecache_set_qualname(PyObject *fn);
+void cp__codecache_reset(bool release);
 
 #endif

@@ -12,14 +12,22 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "allochook.h"
 #include "codecache.h"
+#include "codekeep.h"
 #include "contprof.h"
+#include "contprof_os.h"
+#include "pyasync.h"
+#include "pyevents.h"
+#include "pyexc.h"
+#include "pylock.h"
 #include "resolver.h"
+#include "pynative.h"
 #include "sampler.h"
+#include "sigexit.h"
 
 
 static struct {
@@ -28,6 +36,15 @@ static struct {
     uint32_t max_frames;
     char version[32];
 } g_m;
+
+/* contprof profiles the main interpreter only. A sub-interpreter that
+ * imports it (legacy ones share this module's state) must never start,
+ * stop or fork-restart the main interpreter's profiler: its objects die
+ * with it, and its atexit runs stop() when it is destroyed. */
+static bool in_subinterpreter(void)
+{
+    return PyThreadState_Get()->interp != PyInterpreterState_Main();
+}
 
 static PyObject *raise_cp(int rc, const char *what)
 {
@@ -130,34 +147,46 @@ static void read_opts(const cp_config *c)
     g_m.sopts.wall_interval_ns = clamp64(c->wall_interval_us, 100, 60000000) * 1000;
     g_m.sopts.wall_threads_max = (uint32_t)clamp64(c->wall_threads_max, 1, 1024);
     g_m.sopts.max_frames = g_m.max_frames;
+    /* Native frames need the CPU sampler (they are taken on its ticks). */
+    g_m.sopts.native = c->native_frames && c->cpu_enabled && cp__pyn_start();
 }
 
 /* Start sampler, resolver and hooks for the settings already read. */
-static int start_collectors(PyObject *refresh)
+static int start_collectors(void)
 {
     const cp_config *c = cp_config_get();
     int rc = CP_OK;
     if (g_m.sopts.cpu || g_m.sopts.wall)
         rc = cp__sampler_start(&g_m.sopts);
     if (rc == CP_OK)
-        rc = cp__resolver_start(refresh, g_m.max_frames);
+        rc = cp__resolver_start(g_m.max_frames);
+    cp_alloc_opts ao = {c->alloc_interval_bytes, c->alloc_enabled, c->heap_enabled, c->alloc_raw_enabled,
+                        g_m.max_frames, g_m.sopts.interp};
     if (rc == CP_OK)
-        rc = cp__alloc_start(c->alloc_interval_bytes, c->alloc_enabled, c->heap_enabled, g_m.max_frames);
+        rc = cp__alloc_start(&ao);
+    if (rc == CP_OK)
+        rc = cp__sigexit_start(c->flush_deadline_ms);
+    if (rc == CP_OK)
+        rc = cp__pyev_init(g_m.max_frames);
     return rc;
 }
 
 static PyObject *m_start(PyObject *self, PyObject *args)
 {
-    PyObject *refresh;
     const char *version;
-    if (!PyArg_ParseTuple(args, "Os", &refresh, &version))
+    if (!PyArg_ParseTuple(args, "s", &version))
         return NULL;
     if (g_m.running)
         Py_RETURN_FALSE;
+    if (in_subinterpreter()) {
+        cp_log(CP_LOG_INFO, "not profiling a sub-interpreter (only the main interpreter is profiled)");
+        Py_RETURN_FALSE;
+    }
     snprintf(g_m.version, sizeof g_m.version, "%s", version);
     read_opts(cp_config_get());
     cp_runtime_desc rt = {"python", "python", "CPython", g_m.version,
-                          CP_KIND_CPU | CP_KIND_WALL | CP_KIND_ALLOC | CP_KIND_HEAP};
+                          CP_KIND_CPU | CP_KIND_WALL | CP_KIND_ALLOC | CP_KIND_HEAP | CP_KIND_LOCK | CP_KIND_LOCK_HOLD |
+                              CP_KIND_EXCEPTION};
     sigset_t old;
     block_signals(&old);
     int rc = cp_start(&rt);
@@ -165,17 +194,26 @@ static PyObject *m_start(PyObject *self, PyObject *args)
     if (rc != CP_OK)
         return raise_cp(rc, "start");
     g_m.running = true;
-    rc = start_collectors(refresh);
+    cp__codekeep_start();
+    rc = start_collectors();
     if (rc != CP_OK)
         cp_log(CP_LOG_ERROR, "could not start every collector: %s", cp_strerror(rc));
     Py_RETURN_TRUE;
 }
 
-static PyObject *m_stop(PyObject *self, PyObject *noargs)
+/* stop(at_exit=False). At interpreter exit the code objects the resolver
+ * holds are left referenced (the process ends): releasing them then ran
+ * deallocators over objects CPython 3.13 had already given back with a
+ * destroyed sub-interpreter's allocator ("free(): invalid pointer"). */
+static PyObject *m_stop(PyObject *self, PyObject *args)
 {
-    if (!g_m.running)
+    int at_exit = 0;
+    if (!PyArg_ParseTuple(args, "|p", &at_exit))
+        return NULL;
+    if (!g_m.running || in_subinterpreter())
         Py_RETURN_NONE;
     g_m.running = false;
+    cp__sigexit_stopping();
     cp__alloc_stop();
     cp__sampler_stop();
     cp__resolver_drain(false);
@@ -184,7 +222,9 @@ static PyObject *m_stop(PyObject *self, PyObject *noargs)
     cp_stop();
     cp__resolver_stop();
     Py_END_ALLOW_THREADS
-    cp__resolver_clear();
+    cp__sigexit_stop();
+    cp__codekeep_stop();
+    cp__resolver_clear(!at_exit);
     cp__heap_clear();
     Py_RETURN_NONE;
 }
@@ -193,18 +233,20 @@ static PyObject *m_stop(PyObject *self, PyObject *noargs)
  * here; the sampler and resolver threads are gone and must be recreated. */
 static PyObject *m_after_fork_child(PyObject *self, PyObject *noargs)
 {
-    if (!g_m.running)
+    if (!g_m.running || in_subinterpreter())
         Py_RETURN_NONE;
     cp__sampler_forget();
     cp__resolver_forget();
+    cp__sigexit_forget();
     cp__alloc_after_fork();
+    cp__pyev_after_fork();
     sigset_t old;
     block_signals(&old);
     int rc = cp_after_fork_child();
     restore_signals(&old);
     g_m.sopts.interp = (uintptr_t)PyThreadState_Get()->interp;
     if (rc == CP_OK)
-        rc = start_collectors(NULL);
+        rc = start_collectors();
     if (rc != CP_OK)
         cp_log(CP_LOG_ERROR, "could not restart after fork: %s", cp_strerror(rc));
     Py_RETURN_NONE;
@@ -216,7 +258,7 @@ static PyObject *m_flush(PyObject *self, PyObject *args)
     int rc;
     if (!PyArg_ParseTuple(args, "|L", &ms))
         return NULL;
-    if (!g_m.running)
+    if (!g_m.running || in_subinterpreter())
         Py_RETURN_FALSE;
     sigset_t old;
     Py_BEGIN_ALLOW_THREADS
@@ -229,7 +271,7 @@ static PyObject *m_flush(PyObject *self, PyObject *args)
 
 static PyObject *m_is_running(PyObject *self, PyObject *noargs)
 {
-    return PyBool_FromLong(g_m.running);
+    return PyBool_FromLong(g_m.running && !in_subinterpreter());
 }
 
 /* ---- threads, runtime info, results ----------------------------------- */
@@ -242,15 +284,28 @@ static PyObject *m_register_thread(PyObject *self, PyObject *args)
     const char *name;
     if (!PyArg_ParseTuple(args, "KKs", &ident, &native, &name))
         return NULL;
+    if (in_subinterpreter())
+        Py_RETURN_NONE;
     if (native)
         cp__native_id_set(ident, native);
     cp__resolver_set_thread_name(ident, native, name);
     Py_RETURN_NONE;
 }
 
-static PyObject *m_set_qualname_helper(PyObject *self, PyObject *fn)
+static PyObject *m_in_main_interpreter(PyObject *self, PyObject *noargs)
 {
-    cp__codecache_set_qualname(fn == Py_None ? NULL : fn);
+    return PyBool_FromLong(!in_subinterpreter());
+}
+
+static PyObject *m_set_hidden_files(PyObject *self, PyObject *args)
+{
+    const char *own, *launcher, *cwd;
+    if (!PyArg_ParseTuple(args, "yyy", &own, &launcher, &cwd))
+        return NULL;
+    if (in_subinterpreter())
+        Py_RETURN_NONE;
+    cp__codecache_set_hidden(own, launcher);
+    cp__codecache_set_cwd(cwd);
     Py_RETURN_NONE;
 }
 
@@ -275,6 +330,19 @@ static PyObject *m_destinations(PyObject *self, PyObject *noargs)
     return take_str(cp_destinations_describe());
 }
 
+static PyObject *m_diagnose(PyObject *self, PyObject *noargs)
+{
+    char *report = NULL;
+    int problems;
+    Py_BEGIN_ALLOW_THREADS /* up to a few seconds of network check */
+    problems = cp_diagnose(&report);
+    Py_END_ALLOW_THREADS
+    if (problems < 0 || !report)
+        return PyErr_NoMemory();
+    PyObject *text = take_str(report);
+    return text ? Py_BuildValue("(iN)", problems, text) : NULL;
+}
+
 static PyObject *m_last_profile_path(PyObject *self, PyObject *noargs)
 {
     return take_str(cp_last_profile_path());
@@ -288,6 +356,11 @@ static PyObject *m_runtime_id(PyObject *self, PyObject *noargs)
 static PyObject *m_tags(PyObject *self, PyObject *noargs)
 {
     return take_str(cp_tags_string());
+}
+
+static PyObject *m_native_stats(PyObject *self, PyObject *noargs)
+{
+    return PyUnicode_FromString(cp__pyn_stats_json());
 }
 
 static PyObject *m_metrics(PyObject *self, PyObject *noargs)
@@ -307,9 +380,31 @@ static PyObject *m_metrics(PyObject *self, PyObject *noargs)
                          "last_overhead_pct", m.last_overhead_pct, "last_error", m.last_error);
 }
 
+static PyObject *m_alloc_info(PyObject *self, PyObject *noargs)
+{
+    cp_alloc_info a;
+    cp__alloc_info(&a);
+    return Py_BuildValue("{s:d,s:d,s:O,s:O,s:O,s:K,s:K}", "obj_ns_per_alloc", a.obj_ns_per_alloc,
+                         "raw_ns_per_alloc", a.raw_ns_per_alloc, "redirect", a.redirect ? Py_True : Py_False,
+                         "raw_hooked", a.raw_hooked ? Py_True : Py_False,
+                         "free_hooked", a.free_hooked ? Py_True : Py_False,
+                         "heap_live", (unsigned long long)a.heap_live,
+                         "heap_evicted", (unsigned long long)a.heap_evicted);
+}
+
+/* Called by each threading.Thread as its run() has returned: its final
+ * CPU clock, read by itself (see cp__sampler_thread_exit). */
+static PyObject *m_thread_exit(PyObject *self, PyObject *noargs)
+{
+    int64_t cpu;
+    if (g_m.running && !in_subinterpreter() && (cpu = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID)) >= 0)
+        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns());
+    Py_RETURN_NONE;
+}
+
 static PyObject *m_gettid(PyObject *self, PyObject *noargs)
 {
-    return PyLong_FromLong((long)syscall(SYS_gettid));
+    return PyLong_FromLong((long)cp_os_gettid());
 }
 
 #define NOARGS(n, f, d) {n, (PyCFunction)(void (*)(void))f, METH_NOARGS, d}
@@ -322,22 +417,38 @@ static PyMethodDef methods[] = {
     NOARGS("config_reset", m_config_reset, "Reset every setting to its default."),
     NOARGS("config_json", m_config_json, "Settings in effect as JSON."),
     VARARGS("log", m_log, "log(level, message) through the core's logger."),
-    VARARGS("start", m_start, "start(refresh, runtime_version) -> bool"),
-    NOARGS("stop", m_stop, "Stop and flush the last profile."),
+    VARARGS("start", m_start, "start(runtime_version) -> bool"),
+    VARARGS("stop", m_stop, "stop(at_exit=False): stop and flush the last profile."),
     NOARGS("after_fork_child", m_after_fork_child, "Restart in a forked child."),
     VARARGS("flush", m_flush, "flush(timeout_ms) -> bool"),
     NOARGS("is_running", m_is_running, "True while profiling."),
+    NOARGS("native_stats", m_native_stats, "Native-stack counters (JSON): requests, timeouts, unwind stops."),
+    NOARGS("in_main_interpreter", m_in_main_interpreter, "False in a sub-interpreter (never profiled)."),
     VARARGS("register_thread", m_register_thread, "register_thread(ident, native_id, name)"),
-    {"set_qualname_helper", (PyCFunction)(void (*)(void))m_set_qualname_helper, METH_O,
-     "set_qualname_helper(fn): fn(code) -> qualified name, used before 3.11."},
+    VARARGS("set_hidden_files", m_set_hidden_files,
+            "set_hidden_files(own_dir, runpy_file, cwd) (bytes, os.fsencode): frames kept out of stacks; relative file names resolved against cwd."),
     VARARGS("runtime_info_set", m_runtime_info_set, "runtime_info_set(key, json) -> error code"),
     VARARGS("summary_top", m_summary_top, "summary_top(n) -> text table of CPU by function"),
     NOARGS("destinations", m_destinations, "One line per destination."),
+    NOARGS("diagnose", m_diagnose, "diagnose() -> (problems, report): the support report with live checks."),
     NOARGS("last_profile_path", m_last_profile_path, "Most recent profile file, or ''."),
     NOARGS("runtime_id", m_runtime_id, "This process's runtime-id."),
     NOARGS("tags", m_tags, "The tags string."),
     NOARGS("metrics", m_metrics, "Self-metrics as a dict."),
+    NOARGS("alloc_info", m_alloc_info, "Allocation hooks: set-up, calibrated costs, heap table use."),
     NOARGS("gettid", m_gettid, "Kernel thread id of the caller."),
+    VARARGS("lock_start", cp__pylock_start, "lock_start(real_lock, real_rlock, namer, per_s)"),
+    NOARGS("lock_stop", cp__pylock_stop, "Stop timing lock waits."),
+    {"lock_wait_hit", cp__pylock_wait_hit, METH_O, "lock_wait_hit(ns): (value, count) if this asyncio wait is sampled"},
+    VARARGS("lock_wait_record", cp__pylock_wait_record, "lock_wait_record(value, count, name, skip)"),
+    VARARGS("name_lock", cp__pylock_name_lock, "name_lock(namer, *args): namer(*args), frames' f_locals left as found"),
+    VARARGS("exc_start", cp__pyexc_start, "exc_start(per_s): sample raised exceptions."),
+    NOARGS("exc_stop", cp__pyexc_stop, "Stop sampling exceptions."),
+    {"exc_raise_event", (PyCFunction)(void (*)(void))cp__pyexc_raise_event, METH_FASTCALL,
+     "sys.monitoring RAISE callback (3.12+)."},
+    VARARGS("asyncio_arm", cp__aio_arm,
+            "asyncio_arm(current_tasks, Task, probe_task, coro, name) -> bool: label samples with task names."),
+    NOARGS("thread_exit", m_thread_exit, "The calling thread is ending (final CPU reading)."),
     {NULL, NULL, 0, NULL},
 };
 
@@ -367,5 +478,9 @@ __attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__contprof(void)
     PyModule_AddIntConstant(m, "LOG_INFO", CP_LOG_INFO);
     PyModule_AddIntConstant(m, "LOG_ERROR", CP_LOG_ERROR);
     PyModule_AddStringConstant(m, "__version__", CP_PROFILER_VERSION);
+    if (cp__pylock_init_module(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }

@@ -10,6 +10,7 @@
 #include "pyoffsets.h"
 #include "saferead.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -18,6 +19,8 @@
 #define PAGE 4096
 #define WIN_PAGES 4          /* data-stack window copied per read (3.11+) */
 #define CODE_CACHE 1024      /* direct-mapped, power of two               */
+#define WIN_MAX (WIN_PAGES * PAGE + BUF_MAX) /* bytes of one window        */
+#define WIN_ARENA (6 * WIN_MAX) /* all windows of one walk                   */
 /* Above any user-space address (even with 5-level paging); anything
  * larger is garbage and is never dereferenced or passed on. */
 #define USER_ADDR_MAX ((uintptr_t)1 << 57)
@@ -31,15 +34,33 @@ typedef struct pending {
 typedef struct codeinfo {
     uint64_t addr;        /* 0 = empty slot */
     int32_t firstlineno, firsttraceable;
+    uint64_t epoch;       /* valid only in the epoch it was read in */
 } codeinfo;
 
-/* Sampler-thread state: the window and the code cache. */
-static struct {
-    uint8_t buf[WIN_PAGES * PAGE + BUF_MAX];
-    uintptr_t base;       /* buf[i] holds byte base+i of the process     */
-    uintptr_t lo, hi;     /* of which [lo, hi) is valid                  */
+/* A copied range of the process: arena[off + i] holds byte base+i, of
+ * which [lo, hi) is valid. */
+typedef struct window {
+    uintptr_t base, lo, hi;
+    uint32_t off;
+    bool used;            /* a frame of this walk was read from it       */
+} window;
+
+/* A safe-mode walker's state: this walk's windows and the code cache. One
+ * for the sampler thread, one for the thread that holds a native-frames
+ * request (cp__walk_self: one at a time, see pynative.c). */
+typedef struct walkbuf {
+    uint8_t arena[WIN_ARENA];
+    window win[CP_WALKHINT_MAX];
+    uint32_t nwin, arena_used;
+    bool primed;          /* cp__walk_prefetch filled the windows         */
     codeinfo codes[CODE_CACHE];
-} g_w;
+    uint64_t gens[CP_WALK_GENS]; /* last walk's outermost generators, outer last */
+    uint32_t ngens;
+} walkbuf;
+
+static walkbuf g_sampler_w, g_self_w;
+/* Code-cache entries of earlier epochs stop matching (any walker). */
+static _Atomic uint64_t g_epoch;
 
 static int read2(bool direct, void *d1, uintptr_t a1, size_t n1, void *d2, uintptr_t a2, size_t n2)
 {
@@ -126,12 +147,22 @@ static uint64_t frame_instr(const cp_pyoff *o, const uint8_t *b)
                                            : get_u64(b, o->fr_instr);
 }
 
+static const uint8_t *frame_bytes(walkbuf *wb, bool direct, uintptr_t addr, size_t n);
+
 bool cp__frame_peek(uintptr_t frame, cp_topinfo *out)
 {
     const cp_pyoff *o = cp__pyoff();
     uint8_t b[BUF_MAX];
-    if (!frame || o->fr_read > BUF_MAX || !cp__saferead(b, frame, o->fr_read))
+    if (!frame || o->fr_read > BUF_MAX)
         return false;
+    if (g_sampler_w.primed) { /* from the prefetched windows, or a new one the walk reuses */
+        const uint8_t *w = frame_bytes(&g_sampler_w, false, frame, o->fr_read);
+        if (!w)
+            return false;
+        memcpy(b, w, o->fr_read);
+    } else if (!cp__saferead(b, frame, o->fr_read)) {
+        return false;
+    }
     out->code = get_u64(b, o->fr_code);
     out->instr = frame_instr(o, b);
     return true;
@@ -139,52 +170,149 @@ bool cp__frame_peek(uintptr_t frame, cp_topinfo *out)
 
 /* ---- reading frames (safe mode) ------------------------------------- */
 
+/* A new window of up to len bytes in the arena, or NULL when full. */
+static window *window_new(walkbuf *wb, size_t len)
+{
+    if (wb->nwin == CP_WALKHINT_MAX || len > WIN_MAX || WIN_ARENA - wb->arena_used < len)
+        return NULL;
+    window *w = &wb->win[wb->nwin++];
+    *w = (window){0, 0, 0, wb->arena_used, false};
+    wb->arena_used += (uint32_t)len;
+    return w;
+}
+
+static void windows_reset(walkbuf *wb)
+{
+    wb->nwin = wb->arena_used = 0;
+}
+
 /* Copy [fr, fr+n) and, when wide, up to WIN_PAGES-1 whole pages below it,
  * in one vectored read ordered top-down: the kernel stops at the first
  * unreadable element, so what arrives is one contiguous range. */
-static bool window_fill(uintptr_t fr, size_t n, bool wide)
+static window *window_fill(walkbuf *wb, uintptr_t fr, size_t n, bool wide)
 {
     struct iovec loc[WIN_PAGES], rem[WIN_PAGES];
     /* fr may be garbage from a torn read: it must leave fr+n and the page
      * arithmetic below in range, so the local lengths stay within buf. */
     if (!fr || fr > USER_ADDR_MAX || n > BUF_MAX)
-        return false;
+        return NULL;
+    if (wb->nwin == CP_WALKHINT_MAX || WIN_ARENA - wb->arena_used < WIN_MAX)
+        windows_reset(wb); /* full: start over (earlier frames are parsed) */
+    window *w = window_new(wb, WIN_MAX);
+    uint8_t *buf = wb->arena + w->off;
     uintptr_t top_page = fr & ~(uintptr_t)(PAGE - 1);
     uintptr_t start = wide ? top_page : fr;
     int cnt = wide ? WIN_PAGES : 1;
     if (wide && top_page < (uintptr_t)(WIN_PAGES - 1) * PAGE)
         cnt = 1;
-    g_w.base = wide ? top_page - (uintptr_t)(cnt - 1) * PAGE : fr;
+    w->base = wide ? top_page - (uintptr_t)(cnt - 1) * PAGE : fr;
     size_t len0 = fr + n - start;
-    loc[0] = (struct iovec){g_w.buf + (start - g_w.base), len0};
+    loc[0] = (struct iovec){buf + (start - w->base), len0};
     rem[0] = (struct iovec){(void *)start, len0};
     for (int i = 1; i < cnt; i++) {
         uintptr_t p = top_page - (uintptr_t)i * PAGE;
-        loc[i] = (struct iovec){g_w.buf + (p - g_w.base), PAGE};
+        loc[i] = (struct iovec){buf + (p - w->base), PAGE};
         rem[i] = (struct iovec){(void *)p, PAGE};
     }
     long got = cp__saferead_vec(loc, rem, cnt);
-    g_w.lo = g_w.hi = 0;
-    if (got < (long)len0)
-        return false;
-    g_w.hi = fr + n;
-    g_w.lo = start - ((size_t)got - len0);
-    return true;
+    if (got < (long)len0) {
+        wb->nwin--;
+        wb->arena_used = w->off;
+        return NULL;
+    }
+    w->hi = fr + n;
+    w->lo = start - ((size_t)got - len0);
+    wb->arena_used = w->off + (uint32_t)(w->hi - w->base); /* give back what was not read */
+    return w;
 }
 
-/* Bytes [addr, addr+n) of the process, from the window when it has them. */
-static const uint8_t *frame_bytes(bool direct, uintptr_t addr, size_t n)
+/* Bytes [addr, addr+n) of the process, from a window when one has them. */
+static const uint8_t *frame_bytes(walkbuf *wb, bool direct, uintptr_t addr, size_t n)
 {
     if (direct)
         return (const uint8_t *)addr;
     /* Written so that no sum can wrap, whatever garbage addr holds. */
-    if (!(addr >= g_w.lo && addr < g_w.hi && n <= g_w.hi - addr)) {
-        /* 3.11+ frames are stacked downwards in one chunk: copy a window. */
-        bool wide = cp__pyoff()->layout != CP_LAYOUT_FRAMEOBJ;
-        if (!window_fill(addr, n, wide))
-            return NULL;
+    for (uint32_t i = 0; i < wb->nwin; i++) {
+        window *w = &wb->win[i];
+        if (addr >= w->lo && addr < w->hi && n <= w->hi - addr) {
+            w->used = true;
+            return wb->arena + w->off + (addr - w->base);
+        }
     }
-    return g_w.buf + (addr - g_w.base);
+    /* 3.11+ frames are stacked downwards in one chunk: copy a window. */
+    window *w = window_fill(wb, addr, n, cp__pyoff()->layout != CP_LAYOUT_FRAMEOBJ);
+    if (!w)
+        return NULL;
+    w->used = true;
+    return wb->arena + w->off + (addr - w->base);
+}
+
+/* ---- prefetch --------------------------------------------------------- */
+
+uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint)
+{
+    walkbuf *wb = &g_sampler_w;
+    const cp_pyoff *o = cp__pyoff();
+    struct iovec loc[CP_WALKHINT_MAX + 1], rem[CP_WALKHINT_MAX + 1];
+    window *w[CP_WALKHINT_MAX];
+    uint64_t cur = 0;
+    int cnt = 0, nw = 0;
+    bool cframe = o->layout == CP_LAYOUT_IFRAME_CFRAME;
+    windows_reset(wb);
+    wb->primed = true;
+    if (!ti->frame)
+        return 0;
+    if (cframe) { /* 3.11/3.12: ts->cframe->current_frame, read first */
+        loc[cnt] = (struct iovec){&cur, 8};
+        rem[cnt++] = (struct iovec){(void *)(ti->frame + o->cframe_current), 8};
+    }
+    for (uint32_t i = 0; hint && i < hint->n && i < CP_WALKHINT_MAX; i++) {
+        if (hint->addr[i] > USER_ADDR_MAX || !(w[nw] = window_new(wb, hint->len[i])))
+            break;
+        w[nw]->base = hint->addr[i];
+        loc[cnt] = (struct iovec){wb->arena + w[nw]->off, hint->len[i]};
+        rem[cnt++] = (struct iovec){(void *)hint->addr[i], hint->len[i]};
+        nw++;
+    }
+    long got = cnt ? cp__saferead_vec(loc, rem, cnt) : 0;
+    size_t left = got > 0 ? (size_t)got : 0;
+    if (cframe) {
+        if (left < 8) {
+            windows_reset(wb); /* nothing usable arrived */
+            return 0;
+        }
+        left -= 8;
+    }
+    /* Elements arrive whole and in order up to the first unreadable one. */
+    uint32_t kept = 0;
+    for (int i = 0; i < nw; i++) {
+        size_t len = loc[i + (cframe ? 1 : 0)].iov_len;
+        if (left < len)
+            break;
+        left -= len;
+        w[i]->lo = w[i]->base;
+        w[i]->hi = w[i]->base + len;
+        kept++;
+    }
+    wb->nwin = kept;
+    wb->arena_used = kept ? w[kept - 1]->off + (uint32_t)(w[kept - 1]->hi - w[kept - 1]->base) : 0;
+    return cframe ? (uintptr_t)cur : ti->frame;
+}
+
+void cp__walk_hint_save(cp_walkhint *hint)
+{
+    walkbuf *wb = &g_sampler_w;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < wb->nwin; i++) {
+        const window *w = &wb->win[i];
+        if (!w->used || w->hi <= w->lo)
+            continue;
+        hint->addr[n] = w->lo;
+        hint->len[n++] = (uint32_t)(w->hi - w->lo);
+    }
+    hint->n = n;
+    windows_reset(wb);
+    wb->primed = false;
 }
 
 /* ---- code objects ----------------------------------------------------- */
@@ -209,35 +337,38 @@ static bool code_read(bool direct, uint64_t addr, codeinfo *ci)
 }
 
 /* Code facts for addr; safe mode caches them (see cp__walk_new_epoch). */
-static bool code_info(bool direct, uint64_t addr, codeinfo *ci)
+static bool code_info(walkbuf *wb, bool direct, uint64_t addr, codeinfo *ci)
 {
     if (direct)
         return code_read(true, addr, ci);
-    codeinfo *slot = &g_w.codes[(addr >> 4) & (CODE_CACHE - 1)];
-    if (slot->addr == addr) {
+    uint64_t epoch = atomic_load_explicit(&g_epoch, memory_order_relaxed);
+    codeinfo *slot = &wb->codes[(addr >> 4) & (CODE_CACHE - 1)];
+    if (slot->addr == addr && slot->epoch == epoch) {
         *ci = *slot;
         return true;
     }
     if (!code_read(false, addr, ci))
         return false;
+    ci->epoch = epoch;
     *slot = *ci;
     return true;
 }
 
+/* Entries of earlier epochs stop matching: no table to clear. */
 void cp__walk_new_epoch(void)
 {
-    memset(g_w.codes, 0, sizeof g_w.codes);
+    atomic_fetch_add_explicit(&g_epoch, 1, memory_order_relaxed);
 }
 
 /* ---- walking ---------------------------------------------------------- */
 
 /* A raw frame for p, or false when the frame must be skipped (not code, or
  * incomplete: still in its prologue). */
-static bool finish(bool direct, const pending *p, cp_rawframe *out)
+static bool finish(walkbuf *wb, bool direct, const pending *p, cp_rawframe *out)
 {
     const cp_pyoff *o = cp__pyoff();
     codeinfo ci;
-    if (!code_info(direct, p->code, &ci))
+    if (!code_info(wb, direct, p->code, &ci))
         return false;
     out->code = p->code;
     out->firstlineno = ci.firstlineno;
@@ -253,6 +384,36 @@ static bool finish(bool direct, const pending *p, cp_rawframe *out)
     return true;
 }
 
+/* The generator or coroutine object whose frame this is, or 0. */
+static uint64_t frame_gen(const cp_pyoff *o, const uint8_t *b, uintptr_t fr, int owner)
+{
+    if (o->layout == CP_LAYOUT_FRAMEOBJ)
+        return get_u64(b, o->fr_gen);
+    return owner == OWNER_GENERATOR ? (uint64_t)(fr - o->gen_iframe) : 0;
+}
+
+/* Remember gen, keeping the outermost CP_WALK_GENS (the walk goes outwards,
+ * so the oldest are dropped). */
+static void note_gen(walkbuf *w, uint64_t gen)
+{
+    if (!gen || gen > USER_ADDR_MAX)
+        return;
+    if (w->ngens == CP_WALK_GENS) {
+        memmove(w->gens, w->gens + 1, (CP_WALK_GENS - 1) * sizeof w->gens[0]);
+        w->ngens--;
+    }
+    w->gens[w->ngens++] = gen;
+}
+
+uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out)
+{
+    const walkbuf *w = which == CP_WALK_SAMPLER ? &g_sampler_w : which == CP_WALK_SELF ? &g_self_w : NULL;
+    if (!w)
+        return 0;
+    memcpy(out, w->gens, w->ngens * sizeof out[0]);
+    return w->ngens;
+}
+
 /* Parse one frame's bytes. False when the frame must be skipped. */
 static bool parse(const cp_pyoff *o, const uint8_t *b, pending *p, uint64_t *back)
 {
@@ -263,34 +424,98 @@ static bool parse(const cp_pyoff *o, const uint8_t *b, pending *p, uint64_t *bac
     return p->code && p->owner != o->owner_cstack;
 }
 
-uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
-                  cp_topinfo *top_out)
+/* Does the eval call of the frame in b end with it (before: at it)? */
+static bool ends_call(const cp_pyoff *o, const uint8_t *b, const pending *p, bool *before)
+{
+    *before = o->owner_cstack >= 0 && p->owner == o->owner_cstack;
+    if (o->layout == CP_LAYOUT_FRAMEOBJ)
+        return true;
+    if (o->fr_is_entry != CP_OFF_NONE)
+        return b[o->fr_is_entry] != 0;
+    return *before;
+}
+
+static void close_group(cp_evalgroups *g, uint32_t *k)
+{
+    if (g->count < g->cap)
+        g->n[g->count++] = (uint16_t)(*k > UINT16_MAX ? UINT16_MAX : *k);
+    *k = 0;
+}
+
+static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap,
+                     uint32_t *omitted, cp_topinfo *top_out, cp_evalgroups *g)
 {
     const cp_pyoff *o = cp__pyoff();
-    uint32_t n = 0;
+    uint32_t n = 0, in_call = 0;
     uintptr_t fr = top;
     *omitted = 0;
-    if (!direct)
-        g_w.lo = g_w.hi = 0; /* the window is only trusted within one walk */
+    if (g)
+        g->count = 0;
+    if (!direct) {
+        if (!wb->primed)
+            windows_reset(wb); /* windows are only trusted within one walk */
+        wb->ngens = 0;
+    }
     if (o->fr_read > BUF_MAX)
         return 0;
     for (int steps = 0; fr && steps < CP_WALK_MAX; steps++) {
-        const uint8_t *b = frame_bytes(direct, fr, o->fr_read);
+        const uint8_t *b = frame_bytes(wb, direct, fr, o->fr_read);
         pending p;
         uint64_t back;
         cp_rawframe rf;
+        bool before = false;
         if (!b)
             break;
         bool use = parse(o, b, &p, &back);
+        if (!direct)
+            note_gen(wb, frame_gen(o, b, fr, p.owner));
+        bool ends = g && ends_call(o, b, &p, &before);
         if (steps == 0 && top_out)
             *top_out = (cp_topinfo){p.code, p.instr};
-        if (use && finish(direct, &p, &rf)) {
-            if (n < cap)
+        if (ends && before)
+            close_group(g, &in_call);
+        if (use && finish(wb, direct, &p, &rf)) {
+            if (n < cap) {
                 out[n++] = rf;
-            else
+                in_call++;
+            } else {
                 (*omitted)++;
+            }
         }
+        if (ends && !before)
+            close_group(g, &in_call);
         fr = back == fr ? 0 : (uintptr_t)back; /* a self-loop ends the walk */
     }
+    if (g && in_call > 0)
+        close_group(g, &in_call);
     return n;
+}
+
+uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
+                  cp_topinfo *top_out)
+{
+    return walk(&g_sampler_w, top, direct, out, cap, omitted, top_out, NULL);
+}
+
+uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
+                         cp_topinfo *top_out, cp_evalgroups *g)
+{
+    return walk(&g_sampler_w, top, false, out, cap, omitted, top_out, g);
+}
+
+uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
+                       uint32_t *omitted, cp_evalgroups *g)
+{
+    uint8_t b[BUF_MAX];
+    cp_tsinfo ti;
+    size_t n = cp__ts_span();
+    *omitted = 0;
+    g->count = 0;
+    if (n > BUF_MAX || !cp__saferead(b, ts, n))
+        return 0;
+    cp__ts_parse(b, &ti);
+    if (ti.thread_id != thread_id)
+        return 0; /* the thread state now belongs to another thread */
+    uintptr_t top = cp__ts_top(&ti, false);
+    return top ? walk(&g_self_w, top, false, out, cap, omitted, NULL, g) : 0;
 }

@@ -56,6 +56,54 @@ bool cp__frame_peek(uintptr_t frame, cp_topinfo *out);
 uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
                   cp_topinfo *top_out);
 
+/* Generators (and coroutines) whose frames the last safe-mode walk of one
+ * walker went through: at most CP_WALK_GENS, the outermost, outermost
+ * last. Stored in out; returns how many. Sampler thread only, right after
+ * its cp__walk (SAMPLER) or a cp__walk_self it asked for (SELF). */
+#define CP_WALK_GENS 4
+typedef enum { CP_WALK_NONE, CP_WALK_SAMPLER, CP_WALK_SELF } cp_walk_which;
+uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out);
+
+/* Where one eval-loop call's frames end: n[k] is how many of the frames
+ * stored by the walk belong to the k-th _PyEval_EvalFrameDefault call
+ * counted from the leaf (may be 0: a call whose frames were all skipped,
+ * or that has not pushed one yet). 3.8-3.10 run one frame per call; 3.11
+ * marks a call's first frame (is_entry); 3.12+ put a C-stack-owned shim
+ * frame below it. */
+typedef struct cp_evalgroups {
+    uint16_t *n;
+    uint32_t cap, count;
+} cp_evalgroups;
+
+/* cp__walk in safe mode (sampler thread), also filling g. */
+uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
+                         cp_topinfo *top_out, cp_evalgroups *g);
+
+/* Signal-safe (saferead only; no lock, no allocation): the Python frames
+ * of the calling thread, whose thread state is ts, as cp__walk_groups
+ * would read them. Only one thread may run it at a time (pynative.c's
+ * request protocol guarantees that). 0 when ts is not thread_id's. */
+uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
+                       uint32_t *omitted, cp_evalgroups *g);
+/* Where a thread's last walk found its frames (sampler thread): the next
+ * walk of that thread copies those ranges, and the word that locates its
+ * top frame, in one read before walking, so a thread whose frames stayed
+ * in place costs one syscall. */
+#define CP_WALKHINT_MAX 6
+typedef struct cp_walkhint {
+    uint32_t n;
+    uint32_t len[CP_WALKHINT_MAX];
+    uintptr_t addr[CP_WALKHINT_MAX];
+} cp_walkhint;
+
+/* Safe mode, sampler thread: copy the ranges of hint (may be NULL) and
+ * return the thread's top frame (what cp__ts_top gives), in one read.
+ * cp__frame_peek and cp__walk then read from those copies first, until
+ * cp__walk_hint_save stores the ranges this walk used into hint (and
+ * forgets the copies). */
+uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint);
+void cp__walk_hint_save(cp_walkhint *hint);
+
 /* Forget cached code-object facts (sampler thread; call every few ticks so
  * a freed and reused address is not trusted for long). */
 void cp__walk_new_epoch(void);

@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames)
+bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames, size_t extra)
 {
     memset(r, 0, sizeof *r);
     r->max_frames = max_frames;
-    r->slot_size = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
+    r->extra = (extra + 7) & ~(size_t)7;
+    r->slot_size = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe) + r->extra;
     r->slots = calloc(nslots, r->slot_size);
     if (!r->slots)
         return false;
@@ -25,6 +26,11 @@ void cp__ring_free(cp_rawring *r)
 {
     free(r->slots);
     memset(r, 0, sizeof *r);
+}
+
+void *cp__ring_extra(const cp_rawring *r, cp_rawsample *s)
+{
+    return r->extra ? (uint8_t *)s + r->slot_size - r->extra : NULL;
 }
 
 static cp_rawsample *slot_at(cp_rawring *r, size_t idx)

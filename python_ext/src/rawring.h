@@ -21,6 +21,11 @@ typedef struct cp_rawframe {
     int32_t firstlineno;  /* co_firstlineno at sample time (identity check) */
 } cp_rawframe;
 
+/* A native frame (setting native_frames) in a raw stack: code = its pc,
+ * offset = CP_RAW_NATIVE, firstlineno = 1 when the pc is a return address
+ * (named at pc - 1), 0 for the interrupted pc. */
+#define CP_RAW_NATIVE INT32_MIN
+
 /* Values a raw sample carries (indices into cp_value_index). */
 typedef struct cp_rawsample {
     uint64_t thread_id;   /* threading.get_ident()                        */
@@ -33,13 +38,17 @@ typedef struct cp_rawsample {
 
 typedef struct cp_rawring {
     uint8_t *slots;
-    size_t nslots, slot_size, max_frames;
+    size_t nslots, slot_size, max_frames, extra;
     _Atomic size_t head; /* next slot to write (producer)  */
     _Atomic size_t tail; /* next slot to read (consumer)   */
 } cp_rawring;
 
-/* Allocate nslots slots of max_frames frames. Returns false on ENOMEM. */
-bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames);
+/* Allocate nslots slots of max_frames frames and extra bytes each (for
+ * the producer's own data, e.g. a task name). Returns false on ENOMEM. */
+bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames, size_t extra);
+
+/* The extra bytes of slot s (NULL when the ring has none). */
+void *cp__ring_extra(const cp_rawring *r, cp_rawsample *s);
 void cp__ring_free(cp_rawring *r);
 
 /* Producer: the slot to fill, or NULL when full (the caller counts the

@@ -14,12 +14,18 @@
 
 #include "allochook.h"
 #include "codecache.h"
+#include "pyevents.h"
+#include "codekeep.h"
+#include "cthreads.h"
+#include "pynative.h"
+#include "pyoffsets.h"
 #include "contprof.h"
+#include "contprof_os.h"
 #include "saferead.h"
 #include "sampler.h"
 
 #define NAMES_CAP 1024
-#define PERIOD_MS 100
+#define PERIOD_MS 250 /* each drain takes the GIL from the program */
 #define EXPORT_WAIT_MS 3000
 
 /* A thread's name, keyed by ident AND kernel tid: a dead thread's ident
@@ -35,7 +41,7 @@ static struct {
     size_t names_next;
     uint32_t max_frames;
     cp_frame *frames;
-    PyObject *refresh;
+    uint32_t *ids; /* frames' core dictionary ids, for cp_add_sample_ids */
     /* thread handshake */
     pthread_t thr;
     pthread_mutex_t mu;
@@ -43,6 +49,9 @@ static struct {
     bool running, stop;
     atomic_bool kicked;
     uint64_t req, done;
+    /* drop reporting (resolver thread, GIL held) */
+    uint64_t dropped_seen;
+    bool drop_warned;
 } g_r;
 
 /* ---- thread names ------------------------------------------------------ */
@@ -97,6 +106,8 @@ static void refresh_one(PyObject *key, PyObject *thread)
     const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (s)
         cp__resolver_set_thread_name(id, tid, s);
+    else
+        PyErr_Clear(); /* a name with surrogates: never leave the error set */
     Py_XDECREF(name);
 #if PY_VERSION_HEX < 0x030B0000
     /* Only fill gaps: what a thread registered for itself is fresher (after
@@ -126,39 +137,104 @@ static void refresh_thread_names(void)
 
 /* ---- feeding the core -------------------------------------------------- */
 
-static size_t build_frames(const cp_rawsample *s, char *omitted_buf, size_t bufsz)
+/* The frames of s, leaf first. The profiler's own frames and the
+ * launcher's (runpy: python -m contprof / -m module) are left out, so the
+ * program's own entry point is the root; a stack of nothing else (the
+ * launcher at work before the program starts) reads [launcher]. */
+/* A pseudo-frame. Its system name differs from its name: pprof tools
+ * "simplify" a name like <12 frames omitted> to nothing (as if it were C++
+ * template arguments) when the two are equal, and go tool pprof then shows
+ * <unknown>. */
+static cp_frame pseudo(const char *name)
+{
+    return (cp_frame){name, "[pseudo]", NULL, 0, CP_FRAME_PSEUDO, NULL};
+}
+
+/* The core dictionary id of frame n into g_r.ids[n], through *slot when
+ * given (the code cache keeps a Python frame's id with its line); false
+ * when the frame cannot be interned as itself (dictionary full, no memory):
+ * the sample then goes to the core as strings. */
+static bool frame_id(size_t n, uint32_t *slot)
+{
+    if (slot && *slot) {
+        g_r.ids[n] = *slot;
+        return true;
+    }
+    if (cp_frame_intern(&g_r.frames[n], &g_r.ids[n]) != CP_OK)
+        return false;
+    if (slot)
+        *slot = g_r.ids[n];
+    return true;
+}
+
+/* Fills g_r.frames and, while *ids_ok, g_r.ids. */
+static size_t build_frames(const cp_rawsample *s, char *omitted_buf, size_t bufsz, bool *ids_ok)
 {
     size_t n = 0, cap = g_r.max_frames;
+    bool ok = true;
     size_t total = (size_t)s->nframes + s->omitted;
     size_t keep = total > cap ? cap - 1 : s->nframes;
     for (size_t i = 0; i < keep && i < s->nframes; i++) {
+        if (s->frames[i].offset == CP_RAW_NATIVE) {
+            cp_native_symbolize((uintptr_t)s->frames[i].code, s->frames[i].firstlineno != 0, &g_r.frames[n]);
+            ok = ok && frame_id(n, NULL);
+            n++;
+            continue;
+        }
         const cp_codeinfo *e = cp__codecache_lookup(&s->frames[i]);
-        g_r.frames[n++] = e ? (cp_frame){e->name, e->system_name, e->file, e->line}
-                            : (cp_frame){"<unknown>", NULL, NULL, 0};
+        if (e && e->hide != CP_HIDE_NONE)
+            continue;
+        g_r.frames[n] = e ? (cp_frame){e->name, e->system_name, e->file, e->line, CP_FRAME_PYTHON, NULL,
+                                       s->frames[i].firstlineno}
+                          : pseudo("<unknown>");
+        ok = ok && frame_id(n, e ? e->fid : NULL);
+        n++;
     }
+    size_t n_walked = n;
+    if (n == 0 && s->nframes > 0)
+        g_r.frames[n++] = pseudo("[launcher]");
     if (total > cap) {
-        snprintf(omitted_buf, bufsz, "<%zu frames omitted>", total - n);
-        g_r.frames[n++] = (cp_frame){omitted_buf, NULL, NULL, 0};
+        snprintf(omitted_buf, bufsz, "<%zu frames omitted>", total - (keep < s->nframes ? keep : s->nframes));
+        g_r.frames[n++] = pseudo(omitted_buf);
     }
-    if (n == 0) /* the thread ran no Python code, or its stack was unreadable */
-        g_r.frames[n++] = (cp_frame){"[no Python frame]", NULL, NULL, 0};
+    if (n == 0 && s->thread_id == s->native_id && s->native_id != 0)
+        g_r.frames[n++] = pseudo("[native stack unavailable]"); /* cthreads.c */
+    else if (n == 0) /* the thread ran no Python code, or its stack was unreadable */
+        g_r.frames[n++] = pseudo("[no Python frame]");
+    for (size_t i = n_walked; ok && i < n; i++)
+        ok = frame_id(i, NULL);
+    *ids_ok = ok;
     return n;
 }
 
 static void add_one(const cp_rawsample *s, const int64_t *v)
 {
+    cp__resolver_add(s, v, NULL);
+}
+
+void cp__resolver_add(const cp_rawsample *s, const int64_t *v, const cp_label *extra)
+{
     char omitted[48];
     cp__codecache_trim();
-    size_t n = build_frames(s, omitted, sizeof omitted);
-    cp_label labels[3];
+    bool ids_ok;
+    size_t n = build_frames(s, omitted, sizeof omitted, &ids_ok);
+    cp_label labels[4];
     size_t nl = 0;
     labels[nl++] = (cp_label){"thread id", NULL, (int64_t)s->thread_id, NULL};
     if (s->native_id)
         labels[nl++] = (cp_label){"thread native id", NULL, (int64_t)s->native_id, NULL};
     const char *name = thread_name(s->thread_id, s->native_id);
+    char cname[16];
+    if (!name && s->thread_id == s->native_id && cp__cthreads_name(s->native_id, cname, sizeof cname))
+        name = cname;
     if (name)
         labels[nl++] = (cp_label){"thread name", name, 0, NULL};
-    cp_add_sample(g_r.frames, n, v, labels, nl);
+    if (extra)
+        labels[nl++] = *extra;
+    if (ids_ok) /* the core's fast path: no string work per frame */
+        cp_add_sample_ids(g_r.ids, n, v, labels, nl);
+    else
+        cp_add_sample(g_r.frames, n, v, labels, nl);
 }
 
 static void drain_ring(cp_rawring *r)
@@ -172,7 +248,9 @@ static void drain_ring(cp_rawring *r)
         v[CP_V_WALL_SAMPLES] = s->wall_n;
         v[CP_V_ALLOC_SPACE] = s->alloc_bytes;
         v[CP_V_ALLOC_SAMPLES] = s->alloc_n;
-        add_one(s, v);
+        const char *task = cp__ring_extra(r, s); /* the sampler's: asyncio task name */
+        cp_label tl = {"task name", task, 0, NULL};
+        cp__resolver_add(s, v, task && task[0] ? &tl : NULL);
         cp__ring_release(r);
     }
 }
@@ -191,37 +269,93 @@ static void add_heap(void)
     free(snap);
 }
 
-void cp__resolver_drain(bool with_heap)
+/* Once per profile: samples lost since the last one, at debug level, and
+ * the first loss of the run at warn level (they are also in the profile's
+ * sidecar metrics). */
+static void report_drops(void)
 {
-    if (!g_r.frames)
+    cp_metrics m;
+    cp_metrics_get(&m);
+    uint64_t lost = m.samples_dropped - g_r.dropped_seen;
+    if (m.samples_dropped < g_r.dropped_seen)
+        lost = m.samples_dropped; /* counters were reset (fork) */
+    g_r.dropped_seen = m.samples_dropped;
+    if (lost == 0)
         return;
-    refresh_thread_names();
-    drain_ring(cp__sampler_ring());
-    drain_ring(cp__alloc_ring());
-    if (!with_heap)
-        return;
-    add_heap();
-    if (g_r.refresh) {
-        PyObject *r = PyObject_CallObject(g_r.refresh, NULL);
-        if (!r)
-            PyErr_Clear(); /* runtime info is best effort; never disturb the host */
-        Py_XDECREF(r);
+    cp_log(CP_LOG_DEBUG, "%llu samples dropped in this profile (%llu taken in the run)",
+           (unsigned long long)lost, (unsigned long long)m.samples_taken);
+    if (!g_r.drop_warned) {
+        g_r.drop_warned = true;
+        cp_log(CP_LOG_WARN, "samples were dropped (%llu so far): the profile under-counts; "
+               "see samples_dropped in the profiles' metrics", (unsigned long long)m.samples_dropped);
     }
 }
 
-void cp__resolver_clear(void)
+/* len() of a dict in module m's namespace, 0 if there is none. */
+static Py_ssize_t dict_len(PyObject *m, const char *name)
 {
-    cp__codecache_reset();
+    PyObject *d = m && PyModule_Check(m) ? PyDict_GetItemString(PyModule_GetDict(m), name) : NULL;
+    return d && PyDict_Check(d) ? PyDict_GET_SIZE(d) : 0;
+}
+
+/* The runtime info that changes, at each export. Read from dicts and the
+ * collector's counters, creating no Python object and running no Python
+ * code: a program checking gc.get_count() right after gc.collect() must
+ * not see the profiler's allocations (CPython's test_gc does). Threads
+ * are len() of threading's dicts, not active_count(): that takes a lock a
+ * thread calling stop() might hold, and we run while it waits for us. */
+static void refresh_runtime_info(void)
+{
+    char buf[96];
+    int gc[3];
+    cp__pyoff_gc_counts(gc);
+    snprintf(buf, sizeof buf, "[%d, %d, %d]", gc[0], gc[1], gc[2]);
+    cp_runtime_info_set("gc_counts", buf);
+    PyObject *mods = PySys_GetObject("modules"); /* borrowed */
+    PyObject *thr = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "threading") : NULL;
+    snprintf(buf, sizeof buf, "%zd", dict_len(thr, "_active") + dict_len(thr, "_limbo"));
+    cp_runtime_info_set("thread_count", buf);
+    snprintf(buf, sizeof buf, "%zd", mods && PyDict_Check(mods) ? PyDict_GET_SIZE(mods) : 0);
+    cp_runtime_info_set("loaded_modules", buf);
+    PyErr_Clear();
+}
+
+/* One drain at a time. Drains run with the GIL held, but a drain can let
+ * it go midway (releasing code references runs deallocators, which run
+ * arbitrary code), and a second drainer interleaving with
+ * the first would release ring slots twice and share g_r.frames. */
+static bool g_draining;
+
+void cp__resolver_drain(bool with_heap)
+{
+    if (!g_r.frames || g_draining)
+        return;
+    g_draining = true;
+    refresh_thread_names();
+    drain_ring(cp__sampler_ring());
+    drain_ring(cp__alloc_ring());
+    cp__pyev_drain();
+    cp__codekeep_release(false); /* what died long enough ago is resolved */
+    if (with_heap) {
+        cp__pyn_publish();
+        report_drops();
+        add_heap();
+    }
+    g_draining = false;
+    if (with_heap)
+        refresh_runtime_info();
+}
+
+void cp__resolver_clear(bool release_code)
+{
+    cp__codecache_reset(release_code);
 }
 
 /* ---- the resolver thread and the export hook --------------------------- */
 
-static void deadline_in(struct timespec *ts, int64_t ms)
+static int64_t deadline_in(int64_t ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
-    ts->tv_sec += ms / 1000 + ns / 1000000000;
-    ts->tv_nsec = ns % 1000000000;
+    return cp_now_ns() + ms * 1000000;
 }
 
 /* Scheduler thread, before each swap: have the resolver drain everything
@@ -230,14 +364,13 @@ static void deadline_in(struct timespec *ts, int64_t ms)
 static void export_hook(void *ctx)
 {
     (void)ctx;
-    struct timespec dl;
-    deadline_in(&dl, EXPORT_WAIT_MS);
+    int64_t dl = deadline_in(EXPORT_WAIT_MS);
     pthread_mutex_lock(&g_r.mu);
     if (g_r.running && !g_r.stop) {
         uint64_t want = ++g_r.req;
         pthread_cond_broadcast(&g_r.cv);
         while (g_r.running && g_r.done < want)
-            if (pthread_cond_timedwait(&g_r.cv, &g_r.mu, &dl) != 0)
+            if (cp_os_cond_wait_until(&g_r.cv, &g_r.mu, dl) != 0)
                 break;
     }
     pthread_mutex_unlock(&g_r.mu);
@@ -246,16 +379,15 @@ static void export_hook(void *ctx)
 static void *run(void *arg)
 {
     (void)arg;
+    cp__alloc_exclude_thread(); /* its own allocations would feed the ring it drains */
     PyGILState_STATE gs = PyGILState_Ensure();
     cp__sampler_skip(PyThread_get_thread_ident());
     cp_thread_register_self();
     PyThreadState *save = PyEval_SaveThread();
     pthread_mutex_lock(&g_r.mu);
     while (!g_r.stop) {
-        struct timespec dl;
-        deadline_in(&dl, PERIOD_MS);
         if (g_r.req == g_r.done && !atomic_exchange(&g_r.kicked, false))
-            pthread_cond_timedwait(&g_r.cv, &g_r.mu, &dl);
+            cp_os_cond_wait_until(&g_r.cv, &g_r.mu, deadline_in(PERIOD_MS));
         uint64_t req = g_r.req;
         bool exp = req != g_r.done;
         pthread_mutex_unlock(&g_r.mu);
@@ -276,43 +408,33 @@ static void *run(void *arg)
 
 static void init_sync(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&g_r.mu, NULL);
-    pthread_cond_init(&g_r.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cp_os_cond_init_monotonic(&g_r.cv);
 }
 
 static bool alloc_buffers(uint32_t max_frames)
 {
     if (g_r.max_frames != max_frames) {
         free(g_r.frames);
+        free(g_r.ids);
         g_r.frames = calloc(max_frames, sizeof(cp_frame));
+        g_r.ids = calloc(max_frames, sizeof(uint32_t));
         g_r.max_frames = max_frames;
     }
-    return g_r.frames != NULL;
+    return g_r.frames != NULL && g_r.ids != NULL;
 }
 
-int cp__resolver_start(PyObject *refresh, uint32_t max_frames)
+int cp__resolver_start(uint32_t max_frames)
 {
     if (g_r.running)
         return CP_ESTATE;
     if (!alloc_buffers(max_frames))
         return CP_ENOMEM;
-    if (refresh) { /* NULL keeps the current one (restart after fork) */
-        Py_INCREF(refresh);
-        Py_XSETREF(g_r.refresh, refresh);
-    }
     init_sync();
     g_r.stop = false;
     g_r.req = g_r.done = 0;
     cp_set_export_hook(export_hook, NULL);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with Python's threads */
-    int rc = pthread_create(&g_r.thr, NULL, run, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = cp_os_thread_start(&g_r.thr, run, NULL, "contprof-resolv"); /* signals stay with Python's threads */
     if (rc != 0)
         return CP_ENOMEM;
     g_r.running = true;
@@ -344,6 +466,11 @@ void cp__resolver_stop(void)
 void cp__resolver_forget(void)
 {
     init_sync(); /* the parent's lock may have been held at fork time */
+    /* So may a drain: the parent's resolver can be inside one with the GIL
+     * let go (a deallocator it ran gave the GIL up) when
+     * another thread forks. The child has no such drainer; left set, every
+     * drain of the child would return at once and its profiles stay empty. */
+    g_draining = false;
     g_r.running = false;
     g_r.stop = false;
 }

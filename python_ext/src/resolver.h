@@ -12,10 +12,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "contprof.h"
+#include "rawring.h"
+
 /* Start the resolver thread and register the core's export hook. GIL held.
- * refresh (may be NULL; a new reference is taken) is called under the GIL
- * at each export to refresh runtime info. max_frames caps stacks. */
-int cp__resolver_start(PyObject *refresh, uint32_t max_frames);
+ * max_frames caps stacks. */
+int cp__resolver_start(uint32_t max_frames);
 
 /* Ask the thread to exit and join it. Must be called WITHOUT the GIL. */
 void cp__resolver_stop(void);
@@ -29,13 +31,17 @@ void cp__resolver_forget(void);
 void cp__resolver_kick(void);
 
 /* Drain both rings into the core now (GIL held). with_heap also adds the
- * live-heap samples and calls the refresh callback. */
+ * live-heap samples and refreshes the runtime info that changes. */
 void cp__resolver_drain(bool with_heap);
+
+/* Add one raw sample to the core with its thread labels plus extra (may be
+ * NULL), e.g. "lock name". GIL held. */
+void cp__resolver_add(const cp_rawsample *s, const int64_t *v, const cp_label *extra);
 
 /* Remember a thread's name (GIL held; the string is copied). */
 void cp__resolver_set_thread_name(uint64_t thread_id, uint64_t native_id, const char *name);
 
 /* Release the caches (GIL held, resolver stopped). */
-void cp__resolver_clear(void);
+void cp__resolver_clear(bool release_code);
 
 #endif

@@ -18,6 +18,10 @@
  * in a forked child. Returns false if no safe mechanism works. */
 bool cp__saferead_init(void);
 
+/* True in the pipe fallback mode, whose reads take a mutex: then no
+ * signal handler may read through here. */
+bool cp__saferead_piped(void);
+
 /* Copy n bytes at addr into dst. Returns true only if all n were read. */
 bool cp__saferead(void *dst, uintptr_t addr, size_t n);
 

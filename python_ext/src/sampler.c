@@ -3,11 +3,23 @@
  *
  * Per tick: walk the thread-state list (fault-safe reads), and for each
  * thread (1) read its CPU clock from the kernel tid and, if it advanced,
- * record a CPU sample weighted by the delta; (2) for a bounded, round-robin
- * subset, record wall time elapsed since that thread's last wall sample.
- * An idle thread whose top frame did not move reuses its cached stack and
- * its wall time is coalesced, so idle threads cost two small reads.
- * Nothing here mallocs, locks against Python, or sends signals.
+ * charge the delta to its current stack; (2) for a bounded, round-robin
+ * subset, charge the wall time elapsed since that thread's last wall
+ * sample. A thread whose top frame did not move reuses its cached stack,
+ * and its CPU and wall time are coalesced into one pending sample (emitted
+ * when the stack changes, at least every second, and at exit), so a
+ * thread that waits (for the GIL, a lock, I/O) costs two small reads and
+ * no ring slot. Only threads that really ran (used a sixteenth of an
+ * interval) are read every tick; the others in bounded round robin, so the
+ * per-tick cost grows with running threads, not with threads.
+ * Threads report their final CPU clock as they exit (cp__sampler_thread_exit),
+ * so the part of their last interval is not lost.
+ * A thread's walk starts with one read that copies the word locating its
+ * top frame together with the ranges its frames occupied at its last walk
+ * (pywalk's hint), so a thread whose frames stayed in place costs one
+ * syscall; a thread whose CPU clock did not move costs no read at all.
+ * Nothing here mallocs, locks against Python, or sends signals; the thread
+ * sleeps on a futex, so it holds no file descriptor.
  */
 #include <Python.h>
 
@@ -19,13 +31,18 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "codekeep.h"
+#include "cthreads.h"
+#include "pynative.h"
 #include "contprof.h"
+#include "contprof_os.h"
+#include "pyasync.h"
 #include "pywalk.h"
 #include "resolver.h"
 #include "saferead.h"
@@ -33,32 +50,50 @@
 #define MAX_THREADS 1024      /* tracked thread states; more are skipped  */
 #define NATIVE_CAP 4096       /* ident -> tid table (power of two)        */
 #define COALESCE_NS 1000000000LL /* idle wall time is emitted at least every 1 s */
-#define RING_SLOTS 2048      /* raw samples in flight; the resolver is kicked at half */
+#define RING_SLOTS 4096      /* raw samples in flight; the resolver is kicked at a quarter */
 #define CODE_EPOCH_TICKS 10      /* walker's code cache lives this many ticks */
 #define FULL_WALK_TICKS 50       /* re-walk the thread list at least this often */
 #define CPU_CHECKS_MAX 16        /* idle threads' CPU clocks read per tick   */
+#define HOT_DIV 16               /* "ran": used > interval/HOT_DIV of CPU    */
+#define WALK_STEPS_MAX (4 * MAX_THREADS) /* list entries visited per walk */
+#define EXIT_SLOTS 512           /* exit reports in flight (power of two)    */
 
 typedef struct tslot {
     uintptr_t ts;               /* 0 = free slot                           */
-    bool hot;                   /* used CPU when last checked              */
+    bool hot;                   /* ran (see HOT_DIV) when last checked     */
+    bool exited;                /* final CPU taken from its exit report    */
     uint64_t thread_id, native_id, seen_gen;
     int64_t last_cpu, last_wall;
     uintptr_t top;              /* top frame address of the cached stack   */
     uint64_t top_code, top_instr;
     bool stack_valid;
+    bool moving;                /* the top moved at the last refresh       */
+    cp_walkhint hint;           /* where its frames were at the last walk  */
+    int64_t stack_cpu;          /* CPU clock read just before the stack was
+                                 * last made current; -1 = unknown        */
+    uint64_t cpu_gen;           /* tick whose clock reading last_cpu is    */
+    bool in_gen;                /* the cached stack runs a generator/coroutine */
     uint32_t nframes, omitted;
     cp_rawframe *stack;
-    int64_t pend_wall_ns, pend_wall_n, pend_since;
+    char task[CP_TASK_NAME_MAX]; /* asyncio task running the cached stack, "" = none */
+    int64_t pend_cpu_ns, pend_cpu_n, pend_wall_ns, pend_wall_n, pend_since;
 } tslot;
+
+/* A thread's last CPU clock reading, taken by the thread itself as it ends. */
+typedef struct exitrep {
+    uint64_t thread_id, native_id;
+    int64_t cpu_ns, mono_ns;
+} exitrep;
 
 typedef struct sampler {
     cp_sampler_opts o;
     pthread_t thr;
-    int wake_fd;                /* eventfd: written once to stop the thread */
-    atomic_bool stop, running;
+    _Atomic uint32_t wake;      /* futex word: 1 = stop requested          */
+    atomic_bool stop, running, flush_req;
     cp_rawring ring;
     tslot *slots;
     cp_rawframe *stacks;
+    cp_rawframe *scratch;       /* [max_frames]: a walk before it is kept  */
     uint64_t gen;
     /* The thread-state list as of the last full walk (see tick()). */
     uintptr_t list_head;
@@ -71,6 +106,14 @@ typedef struct sampler {
     bool *list_ok;
     uint8_t *ts_buf;            /* [MAX_THREADS * ts span], batched reads */
     _Atomic uint64_t skip[4];
+    /* native_frames: one thread's walk and merge (sampler thread only) */
+    cp_rawframe *py_scratch, *merged; /* [max_frames] each              */
+    uint16_t *groups;                 /* [max_frames]                   */
+    cp_pyn_sample *native_sample;
+    /* Exit reports: producers hold the GIL (so one at a time), the sampler
+     * consumes. */
+    exitrep exits[EXIT_SLOTS];
+    _Atomic size_t exit_head, exit_tail;
 } sampler;
 
 static sampler g_s;
@@ -80,22 +123,19 @@ static struct {
     _Atomic uint64_t val[NATIVE_CAP];
 } g_native;
 
+/* The kernel's CLOCK_MONOTONIC (contprof_os.h): the sampler's futex
+ * deadlines must be in the kernel's time, whatever a preloaded
+ * clock_gettime makes of it. */
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return cp_now_ns();
 }
 
 /* CPU clock of a kernel thread id. A dead tid gives EINVAL, never another
  * thread's clock, which is why we do not go through a pthread_t here. */
 static int64_t thread_cpu_ns(uint64_t tid)
 {
-    struct timespec ts;
-    clockid_t cid = (clockid_t)(((unsigned)~(pid_t)tid << 3) | 6); /* CPUCLOCK_SCHED|PERTHREAD */
-    if (!tid || clock_gettime(cid, &ts) != 0)
-        return -1;
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return tid ? cp_os_thread_cpu_ns((pid_t)tid) : -1;
 }
 
 /* ---- ident -> native tid (interpreters < 3.11) ---------------------- */
@@ -166,7 +206,7 @@ static bool skipped(uint64_t thread_id)
 
 /* ---- emitting ------------------------------------------------------- */
 
-static void emit(const tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t wall_n)
+static void emit(const tslot *t, int64_t cpu_ns, int64_t cpu_n, int64_t wall_ns, int64_t wall_n)
 {
     cp_rawsample *s = cp__ring_reserve(&g_s.ring);
     if (!s) {
@@ -176,61 +216,188 @@ static void emit(const tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t wall_n
     s->thread_id = t->thread_id;
     s->native_id = t->native_id;
     s->cpu_ns = cpu_ns;
-    s->cpu_n = cpu_ns > 0;
+    s->cpu_n = cpu_n;
     s->wall_ns = wall_ns;
     s->wall_n = wall_n;
     s->nframes = t->nframes;
     s->omitted = t->omitted;
     memcpy(s->frames, t->stack, t->nframes * sizeof(cp_rawframe));
+    memcpy(cp__ring_extra(&g_s.ring, s), t->task, sizeof t->task);
     cp__ring_commit(&g_s.ring);
     cp_metrics_add_taken(1);
-    if (cp__ring_used(&g_s.ring) == g_s.ring.nslots / 2)
+    if (cp__ring_used(&g_s.ring) >= g_s.ring.nslots / 4)
         cp__resolver_kick();
 }
 
 static void flush_pending(tslot *t)
 {
-    if (t->pend_wall_n > 0 && t->stack_valid)
-        emit(t, 0, t->pend_wall_ns, t->pend_wall_n);
-    t->pend_wall_ns = t->pend_wall_n = 0;
+    if ((t->pend_wall_n > 0 || t->pend_cpu_n > 0) && t->stack_valid)
+        emit(t, t->pend_cpu_ns, t->pend_cpu_n, t->pend_wall_ns, t->pend_wall_n);
+    t->pend_cpu_ns = t->pend_cpu_n = t->pend_wall_ns = t->pend_wall_n = 0;
+}
+
+/* Add to t's pending sample (on its current stack); emitted once it is
+ * COALESCE_NS old. */
+static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
+{
+    /* Its code objects are alive now (the thread is in those frames); if
+     * one dies before the sample is resolved, codekeep holds it. */
+    for (uint32_t i = 0; i < t->nframes; i++)
+        if (t->stack[i].offset != CP_RAW_NATIVE)
+            cp__codekeep_seen(t->stack[i].code);
+    if (t->pend_wall_n == 0 && t->pend_cpu_n == 0)
+        t->pend_since = now;
+    if (cpu_ns > 0) {
+        t->pend_cpu_ns += cpu_ns;
+        t->pend_cpu_n += 1;
+    }
+    if (wall_ns > 0) {
+        t->pend_wall_ns += wall_ns;
+        t->pend_wall_n += 1;
+    }
+    if (now - t->pend_since >= COALESCE_NS)
+        flush_pending(t);
 }
 
 /* ---- per thread ----------------------------------------------------- */
 
-/* Make t's cached stack current. Unless forced (the thread just used CPU,
- * so it has surely moved), first check whether the top frame is where it
- * was (same frame, code and instruction): then the cached stack is reused. */
-static void refresh_stack(tslot *t, const cp_tsinfo *ti, bool force)
+/* Make frames[0..n) (omitted more), and the asyncio task that the walk
+ * `which` found running them, t's stack; its pending time stays when the
+ * stack and the task are the same (*changed false). True when the walk
+ * went through a generator or coroutine frame. */
+static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t omitted, cp_walk_which which,
+                      bool *changed)
 {
-    uintptr_t top = cp__ts_top(ti, false);
+    uint64_t gens[CP_WALK_GENS] = {0};
+    uint32_t ngens = cp__walk_gens(which, gens);
+    char task[CP_TASK_NAME_MAX];
+    /* The task is part of the stack: the same frames run the same task. */
+    cp__aio_task_of(gens, ngens, task, sizeof task);
+    *changed = !t->stack_valid || t->nframes != n || t->omitted != omitted ||
+               memcmp(t->stack, frames, n * sizeof *frames) != 0 || strcmp(task, t->task) != 0;
+    if (*changed) {
+        flush_pending(t);
+        memcpy(t->stack, frames, n * sizeof *frames);
+        memcpy(t->task, task, sizeof task);
+        t->nframes = n;
+        t->omitted = omitted;
+    }
+    t->stack_valid = true;
+    return ngens > 0;
+}
+
+/* Bring t's cached stack up to date from top (see refresh_stack). */
+static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
+{
     cp_topinfo now = {0, 0};
-    if (!force && t->stack_valid && top == t->top && top && cp__frame_peek(top, &now) &&
-        now.code == t->top_code && now.instr == t->top_instr)
+    if (t->stack_valid && !t->moving && !t->in_gen && top == t->top && top && cp__frame_peek(top, &now) &&
+        now.code == t->top_code && now.instr == t->top_instr) {
+        t->stack_cpu = cpu;
         return;
-    flush_pending(t); /* its wall time belongs to the old stack */
-    t->omitted = 0;
-    t->nframes = top ? cp__walk(top, false, t->stack, g_s.o.max_frames, &t->omitted, &now) : 0;
+    }
+    uint32_t omitted = 0;
+    uint32_t n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted, &now) : 0;
+    bool same_top = top == t->top && now.code == t->top_code && now.instr == t->top_instr, changed;
+    t->stack_cpu = cpu;
+    /* set_stack keeps the pending time when frames and task are unchanged. */
+    t->in_gen = set_stack(t, g_s.scratch, n, omitted, top ? CP_WALK_SAMPLER : CP_WALK_NONE, &changed);
+    t->moving = changed || !same_top;
     t->top = top;
     t->top_code = now.code;
     t->top_instr = now.instr;
-    t->stack_valid = true;
 }
 
-static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh)
+/* Make t's cached stack current. A thread whose CPU clock has not moved
+ * since the clock reading that preceded the last refresh has not run
+ * since, so its frames (and its asyncio task) are as they were: nothing is
+ * read (an idle thread costs one clock read). Otherwise check whether the
+ * top frame is where it was (same frame, code and instruction): then the
+ * frames below it cannot have changed either and the cached stack is
+ * reused. That check is skipped for a thread whose top moved at the last
+ * refresh (it nearly always moved again, and the walk reads the top frame
+ * first anyway), and for a thread that runs generators or coroutines:
+ * there one frame address at one instruction is reached from different
+ * callers in turn (each asyncio task's step calls the same helpers on the
+ * same data-stack addresses). cpu is this thread's clock as read this tick
+ * (-1 when not read). */
+static void refresh_stack(tslot *t, const cp_tsinfo *ti, int64_t cpu)
+{
+    if (t->stack_valid && cpu >= 0 && cpu == t->stack_cpu)
+        return;
+    /* One read: the top frame's locator and where the frames were. */
+    walk_from(t, cp__walk_prefetch(ti, &t->hint), cpu);
+    cp__walk_hint_save(&t->hint);
+}
+
+/* refresh_stack with native frames: the thread unwinds itself and walks
+ * its own Python frames in one signal handler, so both are of one moment;
+ * the merge (which names pcs) runs here. No answer in time: Python frames
+ * only. */
+static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
+{
+    cp_pyn_sample *ps = g_s.native_sample;
+    ps->py = g_s.py_scratch;
+    ps->g = (cp_evalgroups){g_s.groups, g_s.o.max_frames, 0};
+    if (!cp__pyn_capture((pid_t)t->native_id, t->ts, t->thread_id, ps)) {
+        refresh_stack(t, ti, cpu);
+        return;
+    }
+    uint32_t n, omitted = ps->py_omitted;
+    if (ps->npy > 0)
+        n = cp__pyn_merge(ps->pcs, ps->npcs, ps->py, ps->npy, ps->py_omitted, &ps->g, g_s.merged,
+                          g_s.o.max_frames, &omitted);
+    else
+        n = cp__pyn_native_only(ps->pcs, ps->npcs, g_s.merged, g_s.o.max_frames, &omitted);
+    bool changed;
+    t->in_gen = set_stack(t, g_s.merged, n, omitted, CP_WALK_SELF, &changed);
+    /* The next Python-only refresh must walk again, unless the thread
+     * has not run since (then this stack is still its stack). */
+    t->top = 0;
+    t->moving = true;
+    t->stack_cpu = cpu;
+}
+
+/* The thread is gone (its exit was reported, or its tid now names another
+ * thread): emit what is pending and never read its clock again. */
+static void retire(tslot *t)
+{
+    flush_pending(t);
+    t->exited = true;
+    t->hot = false;
+}
+
+static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
 {
     int64_t cpu = thread_cpu_ns(t->native_id);
     if (cpu < 0)
         return;
+    if (t->last_cpu > 0 && cpu < t->last_cpu) {
+        /* A clock never runs backwards: the kernel reused the tid of a
+         * thread that exited unreported. The new thread is not this one. */
+        retire(t);
+        return;
+    }
     int64_t delta = t->last_cpu >= 0 ? cpu - t->last_cpu : 0;
+    t->hot = delta >= g_s.o.cpu_interval_ns / HOT_DIV;
+    /* Only a thread that ran is asked for its native stack: an idle one is
+     * likely blocked, where a signal could cut a poll() short. One that
+     * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU
+     * is charged at the tick that completes it, with that tick's stacks. */
+    bool native = g_s.o.native && t->hot && !cp__saferead_piped();
+    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns))
+        return;
     t->last_cpu = cpu;
-    t->hot = delta > 0;
+    t->cpu_gen = g_s.gen;
     if (delta <= 0)
         return;
-    refresh_stack(t, ti, true);
+    if (native)
+        refresh_native(t, ti, cpu);
+    else
+        refresh_stack(t, ti, cpu);
     *fresh = true;
     /* Even with no Python frame (native code in a Python thread): the
      * resolver shows it as a pseudo-frame so the CPU stays visible. */
-    emit(t, delta, 0, 0);
+    add_pending(t, delta, 0, now);
 }
 
 static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
@@ -239,16 +406,15 @@ static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
     t->last_wall = now;
     if (w <= 0)
         return;
-    if (!fresh)
-        refresh_stack(t, ti, false);
+    if (!fresh) {
+        /* The clock only tells whether the thread ran since the last
+         * refresh; CPU time is charged by sample_cpu alone. */
+        int64_t cpu = t->cpu_gen == g_s.gen ? t->last_cpu : thread_cpu_ns(t->native_id);
+        refresh_stack(t, ti, cpu);
+    }
     if (t->nframes == 0)
         return; /* no Python frame: nothing to charge */
-    if (t->pend_wall_n == 0)
-        t->pend_since = now;
-    t->pend_wall_ns += w;
-    t->pend_wall_n += 1;
-    if (now - t->pend_since >= COALESCE_NS)
-        flush_pending(t);
+    add_pending(t, 0, w, now);
 }
 
 /* The slot of thread state ts, made on first sight. Threads found by the
@@ -272,8 +438,49 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
     free_slot->ts = ts;
     free_slot->thread_id = ti->thread_id;
     free_slot->last_cpu = is_new ? 0 : -1;
+    free_slot->stack_cpu = -1;
     free_slot->last_wall = now;
     return free_slot;
+}
+
+/* ---- thread exits --------------------------------------------------- */
+
+void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono)
+{
+    size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_relaxed);
+    if (!atomic_load(&g_s.running) || head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) >= EXIT_SLOTS)
+        return; /* full: the sampler then stops at its last reading */
+    g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono};
+    atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
+}
+
+/* Charge an exited thread's CPU since its last reading, and its wall time
+ * up to the exit, to its last stack. A thread never seen (it lived less
+ * than a tick) has no stack to charge and is left out. */
+static void take_exit(const exitrep *e)
+{
+    for (size_t i = 0; i < MAX_THREADS; i++) {
+        tslot *t = &g_s.slots[i];
+        if (!t->ts || t->exited || t->native_id != e->native_id || t->thread_id != e->thread_id)
+            continue;
+        if (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu)
+            add_pending(t, e->cpu_ns - t->last_cpu, 0, e->mono_ns);
+        if (t->nframes && e->mono_ns > t->last_wall && g_s.o.wall)
+            add_pending(t, 0, e->mono_ns - t->last_wall, e->mono_ns);
+        t->last_cpu = e->cpu_ns;
+        t->last_wall = e->mono_ns;
+        retire(t);
+        return;
+    }
+}
+
+static void take_exits(void)
+{
+    size_t tail = atomic_load_explicit(&g_s.exit_tail, memory_order_relaxed);
+    size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_acquire);
+    for (; tail != head; tail++)
+        take_exit(&g_s.exits[tail % EXIT_SLOTS]);
+    atomic_store_explicit(&g_s.exit_tail, tail, memory_order_release);
 }
 
 /* ---- tick ----------------------------------------------------------- */
@@ -312,15 +519,19 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
              * stack must never be emitted under the new thread's name. */
             flush_pending(t);
             t->stack_valid = false;
+            t->stack_cpu = -1;
             t->top = 0;
             t->hot = false;
+            t->exited = false;
         }
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
     }
+    if (t->exited)
+        return;
     bool fresh = false;
     if (wants_cpu(t, idx, c))
-        sample_cpu(t, ti, &fresh);
+        sample_cpu(t, ti, &fresh, c->now);
     if (wants_wall(idx, c))
         sample_wall(t, ti, fresh, c->now);
 }
@@ -347,7 +558,9 @@ static void full_walk(uintptr_t head, int64_t now)
     bool complete = false, is_new = g_s.walks > 0;
     uintptr_t ts = head;
     g_s.starting = false;
-    for (; n < MAX_THREADS; ts = ti.next) {
+    /* Bounded in steps, not only in entries kept: torn or reused thread
+     * states can chain skipped entries into a cycle. */
+    for (size_t steps = 0; n < MAX_THREADS && steps < WALK_STEPS_MAX; steps++, ts = ti.next) {
         if (!ts) {
             complete = true;
             break;
@@ -440,8 +653,20 @@ static tickctx make_ctx(unsigned what, int64_t now)
 static void tick(unsigned what, int64_t now)
 {
     uintptr_t head = (uintptr_t)PyInterpreterState_ThreadHead((PyInterpreterState *)g_s.o.interp);
-    if (++g_s.gen % CODE_EPOCH_TICKS == 0)
+    if (++g_s.gen % CODE_EPOCH_TICKS == 0) {
         cp__walk_new_epoch();
+        if (g_s.o.native)
+            cp__pyn_new_epoch();
+    }
+    cp__aio_new_tick();
+    /* Objects loaded since the last tick (an extension just imported) must
+     * be known to the unwinder before a thread is asked to unwind through
+     * them. */
+    if (g_s.o.native) {
+        cp_native_refresh();
+        cp__pyn_tick_begin();
+    }
+    take_exits();
     /* New threads are prepended to the list, so a new head means new
      * threads (walked at once); exits are caught by
      * still_there() and by the periodic walk. */
@@ -458,6 +683,16 @@ static void tick(unsigned what, int64_t now)
         if (t)
             visit(t, &g_s.list_info[i], i, &c);
     }
+    if (g_s.o.native && (what & 1))
+        cp__cthreads_tick(now, g_s.o.cpu_interval_ns, &g_s.ring);
+}
+
+bool cp__sampler_is_python_tid(uint64_t tid)
+{
+    for (size_t i = 0; i < MAX_THREADS; i++)
+        if (g_s.slots[i].ts && !g_s.slots[i].exited && g_s.slots[i].native_id == tid)
+            return true;
+    return false;
 }
 
 /* Interval with +-25% uniform jitter, so that sampling never locks onto a
@@ -492,15 +727,18 @@ static int64_t next_wake(const int64_t next[2])
 }
 
 /* Sleep until the absolute monotonic time wake, or until stop is signalled.
- * One ppoll: no mutex, so no extra futex syscalls per tick. */
+ * One futex wait with an absolute CLOCK_MONOTONIC deadline: one syscall
+ * per tick, no mutex, and no file descriptor that a program closing its
+ * descriptors (closefrom(3)) could take from under us. */
 static void sleep_until(int64_t wake)
 {
-    int64_t d = wake - mono_ns();
-    if (d <= 0)
+    if (wake - mono_ns() <= 0)
         return;
-    struct pollfd pfd = {g_s.wake_fd, POLLIN, 0};
-    struct timespec ts = {d / 1000000000LL, d % 1000000000LL};
-    ppoll(&pfd, 1, &ts, NULL);
+    struct timespec ts = {wake / 1000000000LL, wake % 1000000000LL};
+    int saved = errno;
+    syscall(SYS_futex, &g_s.wake, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0u, &ts, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+    errno = saved;
 }
 
 static void *run(void *arg)
@@ -510,6 +748,13 @@ static void *run(void *arg)
     cp_thread_register_self();
     int64_t next[2] = {mono_ns(), mono_ns()};
     while (!atomic_load(&g_s.stop)) {
+        if (atomic_load(&g_s.flush_req)) {
+            take_exits();
+            for (size_t i = 0; i < MAX_THREADS; i++)
+                if (g_s.slots[i].ts)
+                    flush_pending(&g_s.slots[i]);
+            atomic_store(&g_s.flush_req, false);
+        }
         int64_t now = mono_ns();
         unsigned what = due(now, next);
         if (what) {
@@ -521,6 +766,7 @@ static void *run(void *arg)
         }
         sleep_until(next_wake(next));
     }
+    take_exits();
     cp_thread_unregister_self();
     return NULL;
 }
@@ -534,13 +780,18 @@ static bool alloc_tables(uint32_t max_frames)
     cp__sampler_free();
     g_s.slots = calloc(MAX_THREADS, sizeof(tslot));
     g_s.stacks = calloc((size_t)MAX_THREADS * max_frames, sizeof(cp_rawframe));
+    g_s.scratch = calloc(max_frames, sizeof(cp_rawframe));
     g_s.list_ts = calloc(MAX_THREADS, sizeof(uintptr_t));
     g_s.list_slot = calloc(2 * MAX_THREADS, sizeof(uint32_t)); /* + selection scratch */
     g_s.list_info = calloc(MAX_THREADS, sizeof(cp_tsinfo));
     g_s.list_ok = calloc(MAX_THREADS, sizeof(bool));
     g_s.ts_buf = calloc(MAX_THREADS, cp__ts_span());
-    if (!g_s.slots || !g_s.stacks || !g_s.list_ts || !g_s.list_slot || !g_s.list_info ||
-        !g_s.list_ok || !g_s.ts_buf || !cp__ring_init(&g_s.ring, RING_SLOTS, max_frames)) {
+    g_s.py_scratch = calloc(max_frames, sizeof(cp_rawframe));
+    g_s.merged = calloc(max_frames, sizeof(cp_rawframe));
+    g_s.groups = calloc(max_frames, sizeof(uint16_t));
+    g_s.native_sample = calloc(1, sizeof(cp_pyn_sample));
+    if (!g_s.native_sample || !g_s.scratch || !g_s.py_scratch || !g_s.merged || !g_s.groups || !g_s.slots || !g_s.stacks || !g_s.list_ts || !g_s.list_slot || !g_s.list_info ||
+        !g_s.list_ok || !g_s.ts_buf || !cp__ring_init(&g_s.ring, RING_SLOTS, max_frames, CP_TASK_NAME_MAX)) {
         cp__sampler_free();
         return false;
     }
@@ -559,16 +810,8 @@ static void reset_tables(void)
     g_s.list_head = 0;
     g_s.walks = g_s.last_walk_gen = 0;
     g_s.starting = false;
-}
-
-static bool init_sync(void)
-{
-    /* A forked child inherits the fd; a fresh one keeps parent and child
-     * from waking each other. */
-    if (g_s.wake_fd > 0)
-        close(g_s.wake_fd);
-    g_s.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    return g_s.wake_fd >= 0;
+    atomic_store(&g_s.exit_head, 0);
+    atomic_store(&g_s.exit_tail, 0);
 }
 
 int cp__sampler_start(const cp_sampler_opts *opts)
@@ -583,18 +826,14 @@ int cp__sampler_start(const cp_sampler_opts *opts)
         return CP_ENOMEM;
     g_s.o = *opts;
     reset_tables();
-    if (!init_sync())
-        return CP_EIO;
+    atomic_store(&g_s.wake, 0);
     for (int i = 0; i < 4; i++)
         atomic_store(&g_s.skip[i], 0);
     atomic_store(&g_s.stop, false);
-    sigset_t all, old;
-    sigfillset(&all);
     /* The thread blocks every signal so that none is ever delivered to it
      * instead of a Python thread (CPython's handlers expect the main one). */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&g_s.thr, NULL, run, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    cp__cthreads_reset();
+    int rc = cp_os_thread_start(&g_s.thr, run, NULL, "contprof-sample");
     if (rc != 0)
         return CP_ENOMEM;
     atomic_store(&g_s.running, true);
@@ -605,12 +844,11 @@ void cp__sampler_stop(void)
 {
     if (!atomic_load(&g_s.running))
         return;
-    uint64_t one = 1;
     atomic_store(&g_s.stop, true);
-    /* Wakes the thread at once; should the write fail it still sees stop
-     * within one interval. */
-    ssize_t w = write(g_s.wake_fd, &one, sizeof one);
-    (void)w;
+    /* Wakes the thread at once; a wake-up that lands before it sleeps is
+     * not lost (the futex word is no longer 0, so the wait returns). */
+    atomic_store(&g_s.wake, 1);
+    syscall(SYS_futex, &g_s.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     pthread_join(g_s.thr, NULL);
     atomic_store(&g_s.running, false);
     for (size_t i = 0; i < MAX_THREADS; i++)
@@ -618,9 +856,22 @@ void cp__sampler_stop(void)
             flush_pending(&g_s.slots[i]);
 }
 
+void cp__sampler_flush_pending(int64_t wait_ms)
+{
+    if (!atomic_load(&g_s.running))
+        return;
+    atomic_store(&g_s.flush_req, true);
+    syscall(SYS_futex, &g_s.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    int64_t end = mono_ns() + wait_ms * 1000000LL;
+    struct timespec ms = {0, 1000000};
+    while (atomic_load(&g_s.flush_req) && mono_ns() < end)
+        nanosleep(&ms, NULL);
+}
+
 void cp__sampler_forget(void)
 {
     atomic_store(&g_s.running, false);
+    cp__pyn_forget();
     if (g_s.slots)
         reset_tables();
 }
@@ -629,11 +880,19 @@ void cp__sampler_free(void)
 {
     free(g_s.slots);
     free(g_s.stacks);
+    free(g_s.scratch);
     free(g_s.list_ts);
     free(g_s.list_slot);
     free(g_s.list_info);
     free(g_s.list_ok);
     free(g_s.ts_buf);
+    free(g_s.py_scratch);
+    free(g_s.merged);
+    free(g_s.groups);
+    free(g_s.native_sample);
+    g_s.native_sample = NULL;
+    g_s.py_scratch = g_s.merged = NULL;
+    g_s.groups = NULL;
     g_s.list_ts = NULL;
     g_s.list_slot = NULL;
     g_s.list_info = NULL;
@@ -642,6 +901,7 @@ void cp__sampler_free(void)
     cp__ring_free(&g_s.ring);
     g_s.slots = NULL;
     g_s.stacks = NULL;
+    g_s.scratch = NULL;
 }
 
 cp_rawring *cp__sampler_ring(void)

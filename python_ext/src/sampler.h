@@ -15,6 +15,7 @@
 typedef struct cp_sampler_opts {
     uintptr_t interp;        /* PyInterpreterState * to sample            */
     bool cpu, wall;
+    bool native;             /* native frames and threads (cp__pyn_start ok) */
     int64_t cpu_interval_ns, wall_interval_ns;
     uint32_t wall_threads_max, max_frames;
 } cp_sampler_opts;
@@ -28,12 +29,25 @@ int cp__sampler_start(const cp_sampler_opts *opts);
 void cp__sampler_stop(void);
 void cp__sampler_free(void);
 
+/* Have the sampler thread move every coalesced sample into the ring now;
+ * waits for it up to wait_ms (any thread but the sampler's). */
+void cp__sampler_flush_pending(int64_t wait_ms);
+
 /* In a forked child: the thread no longer exists; drop its state without
  * joining (its memory is reused by the next start). */
 void cp__sampler_forget(void);
 
+/* Sampler thread: is tid the kernel tid of a Python thread it samples? */
+bool cp__sampler_is_python_tid(uint64_t tid);
+
 /* The ring the resolver drains (NULL when never started). */
 cp_rawring *cp__sampler_ring(void);
+
+/* Called by a Python thread (GIL held) as it ends, with its own CPU clock
+ * and CLOCK_MONOTONIC: the sampler charges what it had not yet read to
+ * the thread's last stack and stops reading that tid (which the kernel
+ * may soon give to another thread). */
+void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono_ns);
 
 /* Ignore the thread with this threading ident (the profiler's own). */
 void cp__sampler_skip(uint64_t thread_id);

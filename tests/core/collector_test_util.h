@@ -11,8 +11,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ThreadSanitizer cannot follow a child that starts threads after a
+ * multithreaded fork ("dup thread with used id"): the fork cases are
+ * covered by the plain and ASan builds and skipped under TSan. */
+#if defined(__SANITIZE_THREAD__)
+#define CT_SKIP_THREADED_FORK() skip()
+#define CT_TSAN 1
+#else
+#define CT_SKIP_THREADED_FORK() ((void)0)
+#define CT_TSAN 0
+#endif
+/* gcc 12's AddressSanitizer allocator takes no lock around fork (glibc's
+ * malloc does): a child forked while another thread is inside malloc can
+ * block forever on the allocator's mutex, a deadlock of the test build,
+ * not of the core. Cases that fork while a parent thread allocates run in
+ * the plain build only. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define CT_SKIP_FORK_WHILE_ALLOCATING() skip()
+#else
+#define CT_SKIP_FORK_WHILE_ALLOCATING() ((void)0)
+#endif
+/* Sanitizer builds run several times slower: timing bounds widen. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define CT_SANITIZED 1
+#else
+#define CT_SANITIZED 0
+#endif
 
 static int ct_saved_fd = -1;
 static FILE *ct_tmp;
@@ -91,6 +121,22 @@ static inline int ct_count_files(const char *dir, const char *suffix)
     if (d)
         closedir(d);
     return n;
+}
+
+/* waitpid bounded by timeout_ms: the child's exit status (128 + signal
+ * if killed by one), or -1 after killing a child that hung. */
+static inline int ct_wait_child(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
 }
 
 /* rm -r of a flat scratch directory. */

@@ -7,6 +7,7 @@ contprof_core_test(test_profile_encode SOURCES test_profile_encode.c)
 contprof_core_test(test_profile_agg SOURCES test_profile_agg.c)
 contprof_core_test(test_pprof_decode SOURCES test_pprof_decode.c)
 contprof_core_test(test_profile_alloc SOURCES test_profile_alloc.c)
+contprof_core_test(test_profile_ids SOURCES test_profile_ids.c TSAN)
 
 # Real pprof readers for the round-trip test. Missing tools make their
 # checks skip (CI installs them: protobuf-compiler, golang-go,

@@ -133,8 +133,9 @@ static void test_upload_body(void **state)
     check_pprof(&parts[1]);
     free(r.body);
     char *where = cp_destinations_describe(), expect[128];
-    snprintf(expect, sizeof(expect), "profiles uploaded to %s/profiling/v1/input", g_url);
-    assert_string_equal(where, expect); /* an agent and no output_dir: no files */
+    /* what really happened: one upload, and no files (an agent and no output_dir) */
+    snprintf(expect, sizeof(expect), "1 profile(s) uploaded to %s/profiling/v1/input", g_url);
+    assert_string_equal(where, expect);
     free(where);
     cp_metrics m = delta();
     assert_int_equal(m.upload_failures, 0);
@@ -341,6 +342,19 @@ static void test_agentless(void **state)
     cp_config_set("api_key", "abcd-secret-key", CP_SRC_OPTION);
     cp_config_set("site", "datadoghq.eu", CP_SRC_OPTION);
     cp__dest d;
+    /* A key alone (DD_API_KEY read by other tools) sends nothing anywhere:
+     * profiles stay in the local directory. */
+    cp__dest_from_config(cp_config_get(), &d);
+    assert_string_equal(d.url, "");
+    assert_string_equal(d.api_key, "");
+    assert_non_null(strstr(d.output_dir, "/profiles"));
+    /* The opt-in without a key is no destination either. */
+    cp_config_reset();
+    cp_config_set("agentless", "true", CP_SRC_ENV);
+    cp__dest_from_config(cp_config_get(), &d);
+    assert_string_equal(d.url, "");
+    cp_config_set("api_key", "abcd-secret-key", CP_SRC_OPTION);
+    cp_config_set("site", "datadoghq.eu", CP_SRC_OPTION);
     cp__dest_from_config(cp_config_get(), &d);
     assert_string_equal(d.url, "https://intake.profile.datadoghq.eu/api/v2/profile");
     assert_string_equal(d.api_key, "abcd-secret-key");

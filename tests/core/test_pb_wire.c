@@ -151,6 +151,24 @@ static void write_many(cp_buf *out, bool gzip, size_t n_fields)
     assert_int_equal(cp__pb_finish(&pb), CP_OK);
 }
 
+/* gz (gzip) inflates to exactly raw. */
+static void expect_inflates_to(const cp_buf *gz, const cp_buf *raw)
+{
+    uint8_t *back = malloc(raw->len);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = gz->data;
+    zs.avail_in = (uInt)gz->len;
+    zs.next_out = back;
+    zs.avail_out = (uInt)raw->len;
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.total_out, raw->len);
+    assert_memory_equal(back, raw->data, raw->len);
+    inflateEnd(&zs);
+    free(back);
+}
+
 static void test_gzip_stream_matches_raw(void **state)
 {
     cp_buf raw, gz;
@@ -159,19 +177,44 @@ static void test_gzip_stream_matches_raw(void **state)
     write_many(&raw, false, 20000); /* ~1.2 MB: many 64 KiB flushes */
     write_many(&gz, true, 20000);
     assert_true(gz.len < raw.len / 4);
-    uint8_t *back = malloc(raw.len);
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
-    zs.next_in = gz.data;
-    zs.avail_in = (uInt)gz.len;
-    zs.next_out = back;
-    zs.avail_out = (uInt)raw.len;
-    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
-    assert_int_equal(zs.total_out, raw.len);
-    assert_memory_equal(back, raw.data, raw.len);
-    inflateEnd(&zs);
-    free(back);
+    expect_inflates_to(&gz, &raw);
+    cp_buf_free(&raw);
+    cp_buf_free(&gz);
+}
+
+/* Incompressible input (4 MiB of xorshift bytes in 4 KiB fields): the
+ * writer steps down to Huffman-only, then to stored blocks; the stream
+ * still inflates to exactly the raw bytes, and stored costs only the
+ * block headers over the raw size. */
+static bool write_noise(cp_buf *out, bool gzip)
+{
+    cp__pb pb;
+    cp__pb_init(&pb, out, gzip);
+    uint64_t x = 88172645463325252ULL;
+    uint8_t chunk[4096];
+    for (int k = 0; k < 1024; k++) {
+        for (size_t i = 0; i < sizeof chunk; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk[i] = (uint8_t)x;
+        }
+        cp__pb_bytes(&pb, 1, chunk, sizeof chunk);
+    }
+    bool stored = pb.z_stored;
+    assert_int_equal(cp__pb_finish(&pb), CP_OK);
+    return stored;
+}
+
+static void test_gzip_incompressible_steps_down(void **state)
+{
+    cp_buf raw, gz;
+    cp_buf_init(&raw, 0);
+    cp_buf_init(&gz, 0);
+    write_noise(&raw, false);
+    assert_true(write_noise(&gz, true));
+    assert_true(gz.len < raw.len + raw.len / 64);
+    expect_inflates_to(&gz, &raw);
     cp_buf_free(&raw);
     cp_buf_free(&gz);
 }
@@ -284,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_long_nested),
         cmocka_unit_test(test_gzip_stream_matches_raw),
+        cmocka_unit_test(test_gzip_incompressible_steps_down),
         cmocka_unit_test(test_output_limit),
         cmocka_unit_test(test_read_varint),
         cmocka_unit_test(test_read_fields),

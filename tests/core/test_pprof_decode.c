@@ -15,7 +15,7 @@
 static cp_profile *rich_profile(void)
 {
     cp_profile *p = tp_new_cpu(NULL);
-    cp_frame s1[3] = {{"leaf", "sys_leaf", "a.py", 3}, {"mid", NULL, "a.py", 9}, {"main", NULL, "m.py", 1}};
+    cp_frame s1[3] = {{"leaf", "sys_leaf", "a.py", 3, 0, NULL, 2}, {"mid", NULL, "a.py", 9}, {"main", NULL, "m.py", 1}};
     cp_label l[2] = {{"thread id", NULL, 77, NULL}, {"thread name", "worker-1", 0, NULL}};
     int64_t v1[2] = {1000000, 1}, v2[2] = {-5, 3};
     assert_int_equal(cp_profile_add(p, s1, 3, v1, l, 2), CP_OK);
@@ -48,6 +48,9 @@ static void check_rich(const cp_pprof *pp)
     assert_string_equal(f->name, "leaf");
     assert_string_equal(f->system_name, "sys_leaf");
     assert_string_equal(f->filename, "a.py");
+    assert_int_equal(f->start_line, 2); /* Function.start_line; 0 (absent) for mid */
+    loc = cp_pprof_location_by_id(pp, s->location_ids[1]);
+    assert_int_equal(cp_pprof_function_by_id(pp, loc->lines[0].function_id)->start_line, 0);
     assert_int_equal(pp->time_nanos, 1700000000123456789LL);
     assert_int_equal(pp->duration_nanos, 60000000000LL);
     assert_string_equal(pp->period_type.type, "cpu");

@@ -17,13 +17,20 @@
 static cp_profile *sample_profile(void)
 {
     cp_profile *p = tp_new_cpu(NULL);
-    cp_frame s1[3] = {{"app.leaf", "app/leaf_sys", "app/a.py", 3},
-                      {"app.mid", NULL, "app/a.py", 9},
+    cp_frame s1[3] = {{"app.leaf", "app/leaf_sys", "app/a.py", 3, CP_FRAME_PYTHON, NULL},
+                      {"app.mid", NULL, "app/a.py", 9, CP_FRAME_PYTHON, NULL},
                       {"main", NULL, "app/m.py", 1}};
+    cp_frame native[2] = {{"deflate", NULL, NULL, 0, CP_FRAME_NATIVE, "/usr/lib/libz.so.1"},
+                          {"app.mid", NULL, "app/a.py", 9, CP_FRAME_PYTHON, NULL}};
     cp_label l[2] = {{"thread id", NULL, 77, NULL}, {"thread name", "worker-1", 0, NULL}};
     int64_t v1[2] = {30000000, 3}, v2[2] = {10000000, 1};
     assert_int_equal(cp_profile_add(p, s1, 3, v1, l, 2), CP_OK);
     assert_int_equal(cp_profile_add(p, s1 + 1, 2, v2, NULL, 0), CP_OK);
+    assert_int_equal(cp_profile_add(p, native, 2, v2, NULL, 0), CP_OK);
+    cp_frame deep[70];
+    for (int i = 0; i < 70; i++)
+        deep[i] = (cp_frame){"rec", NULL, "app/r.py", 2, CP_FRAME_PYTHON, NULL};
+    assert_int_equal(cp_profile_add(p, deep, 70, v2, NULL, 0), CP_OK);
     cp_sample_type pt = {"cpu", "nanoseconds"};
     cp_profile_set_period(p, &pt, 10000000);
     cp_profile_set_time(p, 1700000000123456789LL, 60000000000LL);
@@ -138,6 +145,11 @@ static void test_go_pprof_raw(void **state)
     expect_in(txt, "app/a.py:3");
     expect_in(txt, "worker-1");
     expect_in(txt, "Period: 10000000");
+    /* mappings, marked as symbolised ([FN][FL][LN]) */
+    expect_in(txt, "[python]");
+    expect_in(txt, "/usr/lib/libz.so.1");
+    expect_in(txt, "[pseudo]");
+    expect_in(txt, "[FN][FL][LN]");
     free(txt);
     /* -top uses the default sample type (cpu-time): the leaf's self time */
     run("'" CP_GO "' tool pprof -top " WORK_DIR "/profile.pb.gz > " WORK_DIR "/top.txt 2> " WORK_DIR
@@ -146,6 +158,8 @@ static void test_go_pprof_raw(void **state)
     txt = read_text(WORK_DIR "/top.txt");
     expect_in(txt, "30ms");
     expect_in(txt, "app.leaf");
+    expect_in(txt, "deflate");
+    expect_in(txt, "<7 frames omitted>"); /* a [pseudo] frame shows by name */
     free(txt);
     cp_buf_free(&gz);
     cp_profile_free(p);

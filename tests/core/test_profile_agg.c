@@ -246,9 +246,11 @@ static void test_caps(void **state)
     /* locations / functions: 1 slot kept for [overflow] */
     check_cap(&(cp_limits){.max_locations = 8}, 30, 23);
     check_cap(&(cp_limits){.max_functions = 8}, 30, 23);
-    /* strings: "", 2 types, 2 units, "file0", then names: 16 - 6 - 1 = 9 */
-    check_cap(&(cp_limits){.max_strings = 16}, 30, 21);
-    /* string bytes: the cap (with 11 bytes kept for "[overflow]") holds */
+    /* strings: "", 2 types, 2 units, "file0", then names; 2 kept for
+     * "[overflow]" and its "[pseudo]" mapping: 16 - 6 - 2 = 8 */
+    check_cap(&(cp_limits){.max_strings = 16}, 30, 22);
+    /* string bytes: the cap (with 20 bytes kept for "[overflow]" and
+     * "[pseudo]") holds */
     cp_profile *p = tp_new_cpu(&(cp_limits){.max_string_bytes = 80});
     int full = add_distinct(p, 30, "f", false);
     cp_profile_stats st;
@@ -322,6 +324,89 @@ static void test_bad_args(void **state)
     assert_int_equal(st.samples, 0);
 }
 
+/* Kind of the location's mapping, through the decoder. */
+static cp_frame_kind loc_kind(const cp_pprof *pp, uint64_t id)
+{
+    const cp_pprof_location *l = cp_pprof_location_by_id(pp, id);
+    assert_non_null(l);
+    const cp_pprof_mapping *m = cp_pprof_mapping_by_id(pp, l->mapping_id);
+    if (m) {
+        assert_string_equal(m->filename, l->mapping_file);
+        assert_true(m->has_functions && m->has_filenames && m->has_line_numbers);
+    }
+    return cp_frame_kind_of_mapping(l->mapping_file);
+}
+
+/* Kind and module are part of a location's identity (the frame cache
+ * too: the same string pointers with another kind are another frame);
+ * synthetic frames are [pseudo]; mappings survive a round trip. */
+static void test_frame_kinds_roundtrip(void **state)
+{
+    cp_profile *p = tp_new_cpu(&(cp_limits){.max_frames = 4, .max_samples = 3});
+    const char *name = "run", *file = "x.c";
+    cp_frame a[6] = {{name, NULL, file, 5, CP_FRAME_JAVA_COMPILED, NULL},
+                     {name, NULL, file, 5, CP_FRAME_JAVA_INLINED, NULL},
+                     {name, NULL, file, 5, CP_FRAME_NATIVE, "/usr/lib/libz.so.1"},
+                     {name, NULL, file, 5, CP_FRAME_NATIVE, "/usr/lib/libc.so.6"},
+                     {name, NULL, file, 5, CP_FRAME_NATIVE, NULL},
+                     {name, NULL, file, 5, CP_FRAME_UNSPECIFIED, NULL}};
+    for (int rep = 0; rep < 2; rep++) /* twice: the second pass hits the cache */
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(cp_profile_add(p, &a[i], 1, one, NULL, 0), i < 2 ? CP_OK : CP_EFULL);
+    assert_int_equal(cp_profile_add(p, a, 6, one, NULL, 0), CP_EFULL); /* 6 > 4 frames */
+    cp_profile_stats st;
+    cp_profile_stats_get(p, &st);
+    assert_int_equal(st.samples, 3); /* 2 real + [overflow] */
+    cp_profile_free(p);
+
+    p = tp_new_cpu(&(cp_limits){.max_frames = 4});
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(cp_profile_add(p, &a[i], 1, one, NULL, 0), CP_OK);
+    assert_int_equal(cp_profile_add(p, a, 6, one, NULL, 0), CP_OK);
+    cp_profile_stats_get(p, &st);
+    assert_int_equal(st.locations, 7); /* 6 kinds/modules + "<3 frames omitted>" */
+    assert_int_equal(st.functions, 3); /* run (system name "" / "run"), omitted */
+    cp_pprof *pp = tp_roundtrip(p, true);
+    assert_int_equal(pp->n_mappings, 6); /* compiled, inlined, 2 modules, [native], [pseudo] */
+    static const cp_frame_kind want[6] = {CP_FRAME_JAVA_COMPILED, CP_FRAME_JAVA_INLINED,
+                                          CP_FRAME_NATIVE, CP_FRAME_NATIVE, CP_FRAME_NATIVE,
+                                          CP_FRAME_UNSPECIFIED};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(pp->samples[i].nlocs, 1);
+        assert_int_equal(pp->samples[i].values[1], 2);
+        assert_int_equal(loc_kind(pp, pp->samples[i].location_ids[0]), want[i]);
+    }
+    const cp_pprof_location *l = cp_pprof_location_by_id(pp, pp->samples[2].location_ids[0]);
+    assert_string_equal(l->mapping_file, "/usr/lib/libz.so.1");
+    l = cp_pprof_location_by_id(pp, pp->samples[4].location_ids[0]);
+    assert_string_equal(l->mapping_file, "[native]");
+    l = cp_pprof_location_by_id(pp, pp->samples[5].location_ids[0]);
+    assert_int_equal(l->mapping_id, 0);
+    assert_string_equal(l->mapping_file, "");
+    const cp_pprof_sample *t = &pp->samples[6];
+    assert_int_equal(t->nlocs, 4);
+    assert_string_equal(tp_loc_name(pp, t->location_ids[3]), "<3 frames omitted>");
+    assert_int_equal(loc_kind(pp, t->location_ids[3]), CP_FRAME_PSEUDO);
+    cp_pprof_free(pp);
+    cp_profile_free(p);
+
+    /* [overflow] is a [pseudo] frame too */
+    p = tp_new_cpu(&(cp_limits){.max_samples = 2});
+    for (int i = 0; i < 3; i++)
+        cp_profile_add(p, &a[i], 1, one, NULL, 0);
+    pp = tp_roundtrip(p, false);
+    long o = tp_find_sample(pp, "[overflow]");
+    assert_true(o >= 0);
+    assert_int_equal(loc_kind(pp, pp->samples[o].location_ids[0]), CP_FRAME_PSEUDO);
+    cp_pprof_free(pp);
+    cp_profile_free(p);
+    assert_string_equal(cp_frame_kind_mapping(CP_FRAME_JAVA_NATIVE), "[java:native]");
+    assert_string_equal(cp_frame_kind_mapping((cp_frame_kind)99), "");
+    assert_int_equal(cp_frame_kind_of_mapping("[kernel]"), CP_FRAME_KERNEL);
+    assert_int_equal(cp_frame_kind_of_mapping(NULL), CP_FRAME_UNSPECIFIED);
+}
+
 static void test_empty_profile(void **state)
 {
     cp_profile *p = tp_new_cpu(NULL);
@@ -353,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_saturation),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_empty_profile),
+        cmocka_unit_test(test_frame_kinds_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,40 @@ static void scenario(void)
     cp_profile_free(p);
 }
 
+/* The id path: a dictionary, then every add twice (the second round hits
+ * the id-stack cache), with the same accounting as add_all. */
+static void scenario_ids(void)
+{
+    cp_limits lim = {.max_frames = 8, .max_samples = 20};
+    cp_frame_dict *d = cp_frame_dict_new(0, 0);
+    cp_profile *p = d ? cp_profile_new(tp_cpu_types, 2, &lim) : NULL;
+    char names[17][16];
+    uint32_t ids[17];
+    for (int i = 0; p && i < 17; i++) {
+        snprintf(names[i], sizeof names[i], "fn%d", i);
+        cp_frame f = {names[i], NULL, "x.py", i, CP_FRAME_PYTHON, NULL};
+        int rc = cp_frame_dict_intern(d, &f, &ids[i]);
+        assert_true(rc == CP_OK || rc == CP_ENOMEM);
+        assert_true(ids[i] >= 1); /* on failure: the "full" pseudo-frame */
+    }
+    int64_t expected = 0;
+    for (int i = 0; p && i < 80; i++) {
+        cp_label l[2] = {{"thread id", NULL, i % 3, NULL}, {"thread name", "t", 0, NULL}};
+        int64_t v[2] = {i + 1, 1};
+        cp_profile_stats before, after;
+        cp_profile_stats_get(p, &before);
+        int rc = cp_profile_add_ids(p, d, ids + (i % 5), (size_t)(i % 12) + 1, v, l, 2);
+        cp_profile_stats_get(p, &after);
+        assert_true(rc == CP_OK || rc == CP_EFULL || rc == CP_ENOMEM);
+        if (rc == CP_OK || after.overflowed > before.overflowed)
+            expected++;
+    }
+    if (p)
+        encode_decode_check(p, expected);
+    cp_profile_free(p);
+    cp_frame_dict_free(d);
+}
+
 /* Run fn with the n-th allocation failing, for n = 1, 2, ... until a run
  * reaches no injected failure. Returns how many runs had one. */
 static int torture(void (*fn)(void))
@@ -107,6 +141,13 @@ static void test_torture_profile(void **state)
     int runs = torture(scenario);
     print_message("torture: %d runs with an injected failure\n", runs);
     assert_true(runs > 50); /* the scenario really allocates that much */
+}
+
+static void test_torture_profile_ids(void **state)
+{
+    int runs = torture(scenario_ids);
+    print_message("torture (ids): %d runs with an injected failure\n", runs);
+    assert_true(runs > 30);
 }
 
 static uint8_t *g_encoded;
@@ -170,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hook_semantics),
         cmocka_unit_test(test_torture_profile),
+        cmocka_unit_test(test_torture_profile_ids),
         cmocka_unit_test(test_torture_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,16 +39,21 @@ static const uint8_t tiny_bytes[] = {
     0x70, 0x01,                                           /* default_sample_type 1     */
 };
 
-static void test_tiny_exact(void **state)
+/* p encodes (uncompressed) to exactly want[n]; p is freed. */
+static void expect_encoding(cp_profile *p, const uint8_t *want, size_t n)
 {
-    cp_profile *p = tiny();
     cp_buf b;
     cp_buf_init(&b, 0);
     assert_int_equal(cp_profile_encode(p, false, &b), CP_OK);
-    assert_int_equal(b.len, sizeof tiny_bytes);
-    assert_memory_equal(b.data, tiny_bytes, sizeof tiny_bytes);
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.data, want, n);
     cp_buf_free(&b);
     cp_profile_free(p);
+}
+
+static void test_tiny_exact(void **state)
+{
+    expect_encoding(tiny(), tiny_bytes, sizeof tiny_bytes);
 }
 
 static void test_tiny_gzip(void **state)
@@ -106,6 +111,41 @@ static void test_labels_and_period_exact(void **state)
     cp_profile_free(p);
 }
 
+/* Frame kinds: one mapping per kind (file "[python]") and per native
+ * module (its path), has_functions/filenames/line_numbers set, every
+ * location pointing at its mapping. Only native frames default their
+ * system name to the name. */
+static void test_mappings_exact(void **state)
+{
+    static const cp_sample_type t = {"samples", "count"};
+    cp_profile *p = cp_profile_new(&t, 1, NULL);
+    assert_non_null(p);
+    cp_frame f[2] = {{"f", NULL, "a.py", 3, CP_FRAME_PYTHON, NULL},
+                     {"g", NULL, NULL, 0, CP_FRAME_NATIVE, "/l.so"}};
+    int64_t v = 7;
+    assert_int_equal(cp_profile_add(p, f, 2, &v, NULL, 0), CP_OK);
+    static const uint8_t want[] = {
+        0x0a, 0x04, 0x08, 0x01, 0x10, 0x02,                         /* sample_type {1, 2}      */
+        0x12, 0x07, 0x0a, 0x02, 0x01, 0x02, 0x12, 0x01, 0x07,       /* sample {[1 2], [7]}     */
+        0x1a, 0x0a, 0x08, 0x01, 0x28, 0x05, 0x38, 0x01, 0x40, 0x01, 0x48, 0x01, /* mapping 1 [python] */
+        0x1a, 0x0a, 0x08, 0x02, 0x28, 0x07, 0x38, 0x01, 0x40, 0x01, 0x48, 0x01, /* mapping 2 /l.so    */
+        0x22, 0x0a, 0x08, 0x01, 0x10, 0x01, 0x22, 0x04, 0x08, 0x01, 0x10, 0x03, /* loc 1 map 1 f1:3  */
+        0x22, 0x08, 0x08, 0x02, 0x10, 0x02, 0x22, 0x02, 0x08, 0x02,             /* loc 2 map 2 f2    */
+        0x2a, 0x06, 0x08, 0x01, 0x10, 0x03, 0x20, 0x04,             /* function 1 {3, "", 4}   */
+        0x2a, 0x06, 0x08, 0x02, 0x10, 0x06, 0x18, 0x06,             /* function 2 {6, 6}       */
+        0x32, 0x00,                                                 /* ""                      */
+        0x32, 0x07, 's', 'a', 'm', 'p', 'l', 'e', 's',              /* 1                       */
+        0x32, 0x05, 'c', 'o', 'u', 'n', 't',                        /* 2                       */
+        0x32, 0x01, 'f',                                            /* 3                       */
+        0x32, 0x04, 'a', '.', 'p', 'y',                             /* 4                       */
+        0x32, 0x08, '[', 'p', 'y', 't', 'h', 'o', 'n', ']',         /* 5                       */
+        0x32, 0x01, 'g',                                            /* 6                       */
+        0x32, 0x05, '/', 'l', '.', 's', 'o',                        /* 7                       */
+        0x70, 0x01,                                                 /* default_sample_type 1   */
+    };
+    expect_encoding(p, want, sizeof want);
+}
+
 static void test_encode_args(void **state)
 {
     cp_buf b;
@@ -128,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_tiny_gzip),
         cmocka_unit_test(test_labels_and_period_exact),
         cmocka_unit_test(test_encode_args),
+        cmocka_unit_test(test_mappings_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,8 +52,12 @@ void fx_add(cp_profile *p, const char *folded, const int64_t *values, int64_t ti
     for (char *save, *tok = strtok_r(buf, ";", &save); tok && n < 600; tok = strtok_r(NULL, ";", &save))
         names[n++] = tok;
     cp_frame fr[600];
-    for (size_t i = 0; i < n; i++) /* leaf first for the core */
-        fr[i] = (cp_frame){.name = names[n - 1 - i], .filename = "app.py", .line = (int64_t)(i + 1)};
+    for (size_t i = 0; i < n; i++) { /* leaf first for the core; "name@N" sets line N */
+        char *at = strchr(names[n - 1 - i], '@');
+        int64_t line = at ? strtoll(at + 1, NULL, 10) : (int64_t)(i + 1);
+        if (at) *at = 0;
+        fr[i] = (cp_frame){.name = names[n - 1 - i], .filename = "app.py", .line = line};
+    }
     cp_label l[2];
     size_t nl = 0;
     if (tid) l[nl++] = (cp_label){.key = "thread id", .num = tid};
@@ -121,6 +125,22 @@ void fx_multipart(cp_buf *out, const char *event, const uint8_t *pprof, size_t l
     add_s(out, "\r\n--fxBOUNDARY--\r\n");
 }
 
+void fx_multipart_n(cp_buf *out, const char *event, const char *const *names, const cp_buf *pprofs, size_t n)
+{
+    char head[400];
+    cp_buf_init(out, 0);
+    add_s(out, "--fxBOUNDARY\r\nContent-Disposition: form-data; name=\"event\"; filename=\"event.json\"\r\n"
+               "Content-Type: application/json\r\n\r\n");
+    add_s(out, event);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(head, sizeof head, "\r\n--fxBOUNDARY\r\nContent-Disposition: form-data; name=\"%s\"; "
+                 "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n", names[i], names[i]);
+        add_s(out, head);
+        if (cp_buf_append(out, pprofs[i].data, pprofs[i].len)) die("cp_buf_append");
+    }
+    add_s(out, "\r\n--fxBOUNDARY--\r\n");
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -161,4 +181,79 @@ int64_t fx_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + (ts.tv_nsec / 1000000) * 1000000;
+}
+
+/* ---- a stack deeper than the core's encoder makes (max 599 frames) ---- */
+
+static void pb_varint(cp_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    while (v >= 0x80) { t[n++] = (uint8_t)(v | 0x80); v >>= 7; }
+    t[n++] = (uint8_t)v;
+    if (cp_buf_append(b, t, n)) die("cp_buf_append");
+}
+
+static void pb_field(cp_buf *b, unsigned field, const cp_buf *msg)
+{
+    pb_varint(b, (uint64_t)field << 3 | 2);
+    pb_varint(b, msg->len);
+    if (msg->len && cp_buf_append(b, msg->data, msg->len)) die("cp_buf_append");
+}
+
+static void pb_kv(cp_buf *b, unsigned field, uint64_t v)
+{
+    pb_varint(b, (uint64_t)field << 3);
+    pb_varint(b, v);
+}
+
+static void pb_str(cp_buf *b, const char *s)
+{
+    cp_buf m = {0};
+    if (cp_buf_append(&m, s, strlen(s))) die("cp_buf_append");
+    pb_field(b, 6, &m);
+    cp_buf_free(&m);
+}
+
+void fx_deep_pprof(size_t depth, int64_t value, cp_buf *out)
+{
+    /* strings: 0 "", 1 cpu-time, 2 nanoseconds, 3 main, 4 leaf_fn, 5 deep.py, 6 mid */
+    static const char *const strs[] = {"", "cpu-time", "nanoseconds", "main", "leaf_fn", "deep.py", "mid"};
+    cp_buf m = {0}, packed = {0};
+    cp_buf_init(out, 0);
+    pb_kv(&m, 1, 1);
+    pb_kv(&m, 2, 2);
+    pb_field(out, 1, &m);
+    m.len = 0;
+    for (size_t i = 0; i < depth; i++) pb_varint(&packed, i + 1); /* leaf first: location 1 is the leaf */
+    pb_field(&m, 1, &packed);
+    packed.len = 0;
+    pb_varint(&packed, (uint64_t)value);
+    pb_field(&m, 2, &packed);
+    pb_field(out, 2, &m);
+    m.len = 0;
+    for (size_t i = 0; i < depth; i++) {   /* location i+1 -> function (leaf 1, root 2, else 3) */
+        cp_buf line = {0};
+        uint64_t fn = i == 0 ? 1 : i + 1 == depth ? 2 : 3;
+        pb_kv(&line, 1, fn);
+        pb_kv(&line, 2, i + 1);
+        pb_kv(&m, 1, i + 1);
+        pb_field(&m, 4, &line);
+        pb_field(out, 4, &m);
+        m.len = 0;
+        cp_buf_free(&line);
+    }
+    const uint64_t fnames[][2] = {{1, 4}, {2, 3}, {3, 6}};
+    for (int i = 0; i < 3; i++) {
+        pb_kv(&m, 1, fnames[i][0]);
+        pb_kv(&m, 2, fnames[i][1]);
+        pb_kv(&m, 4, 5);
+        pb_field(out, 5, &m);
+        m.len = 0;
+    }
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) pb_str(out, strs[i]);
+    pb_kv(out, 9, (uint64_t)fx_now_ns());
+    pb_kv(out, 10, 1000000000);
+    cp_buf_free(&m);
+    cp_buf_free(&packed);
 }

@@ -17,7 +17,8 @@
  * bytes, everything else count). Aborts the test program on failure. */
 cp_profile *fx_new(const char *types_csv);
 
-/* Add one sample: folded stack, ROOT FIRST ("main;handle;parse"), one
+/* Add one sample: folded stack, ROOT FIRST ("main;handle;parse"; a frame
+ * "name@N" is at line N, else its depth from the leaf, 1-based), one
  * value per type, a numeric "thread id" (0 = none) and a thread name
  * (NULL = none). */
 void fx_add(cp_profile *p, const char *folded, const int64_t *values, int64_t tid, const char *tname);
@@ -36,7 +37,15 @@ char *fx_event(const char *tags, int64_t start_ns, int64_t end_ns, const char *i
 
 /* A v2.4 multipart body with boundary "fxBOUNDARY" (event + auto.pprof). */
 void fx_multipart(cp_buf *out, const char *event, const uint8_t *pprof, size_t len);
+/* The same with n attachments (name i holds pprofs[i]), as dd-trace sends. */
+void fx_multipart_n(cp_buf *out, const char *event, const char *const *names, const cp_buf *pprofs, size_t n);
 #define FX_CONTENT_TYPE "multipart/form-data; boundary=fxBOUNDARY"
+
+/* A plain (not gzip'd) pprof with one cpu-time sample of value whose
+ * stack is depth frames: main (root) → mid … mid → leaf_fn (leaf), file
+ * deep.py. Written field by field because the core's encoder caps stacks
+ * at 599 frames; the other fixtures all come from the encoder. */
+void fx_deep_pprof(size_t depth, int64_t value, cp_buf *out);
 
 /* <dir>/<base>.pprof.gz (+ <base>.json when event != NULL). */
 void fx_write_pair(const char *dir, const char *base, const cp_buf *pprof, const char *event);

@@ -40,7 +40,7 @@ static void test_healthy_profile_is_quiet(void **state)
     assert_int_equal(ex_analyze(pp, SEC, &a), CP_OK);
     assert_int_equal(a.n, 0);
     for (int r = 0; r < EX_RULE__COUNT; r++)
-        if (r != EX_RULE_LOCK) assert_true(a.checked[r]);
+        if (r != EX_RULE_LOCK && r != EX_RULE_ONE_LOCK && r != EX_RULE_EXCEPTIONS) assert_true(a.checked[r]);
     cp_pprof_free(pp);
 }
 
@@ -145,6 +145,26 @@ static void test_wall_waiting(void **state)
     cp_pprof_free(pp);
 }
 
+/* The busiest wall-time frame is on CPU (one thread crunching) while ten
+ * threads wait in ten places: the rule names the top off-CPU frame. */
+static void test_wall_waiting_skips_cpu_bound(void **state)
+{
+    cp_profile *p = fx_new("cpu-time,cpu-samples,wall-time,wall-samples");
+    fx_add(p, "main;crunch", (int64_t[]){5 * SEC, 500, 5 * SEC, 500}, 1, NULL);
+    fx_add(p, "worker;queue.get", (int64_t[]){0, 0, 7 * SEC / 2, 350}, 2, NULL);
+    char stack[64];
+    for (int i = 0; i < 9; i++) {
+        snprintf(stack, sizeof stack, "worker;wait_%d", i);
+        fx_add(p, stack, (int64_t[]){0, 0, 3 * SEC, 300}, 3 + i, NULL);
+    }
+    cp_pprof *pp = fx_decoded(p, 10 * SEC);
+    ex_analysis a;
+    const ex_finding *f = run(pp, 10 * SEC, &a, EX_RULE_WAIT);
+    assert_non_null(f);
+    assert_string_equal(f->function, "queue.get");
+    cp_pprof_free(pp);
+}
+
 static void test_deep_recursion(void **state)
 {
     char stack[4096] = "main";
@@ -160,6 +180,60 @@ static void test_deep_recursion(void **state)
     assert_string_equal(f->function, "walk");
     assert_int_equal(f->count, 40);
     assert_true(fabs(f->share - 0.1) < 1e-9);
+    cp_pprof_free(pp);
+}
+
+/* One sample at main;fn with one string label key=val. */
+static void add_labelled(cp_profile *p, const char *fn, const int64_t *values, const char *key, const char *val)
+{
+    cp_frame frames[2] = {{fn, NULL, "app.py", 1}, {"main", NULL, "app.py", 1}};
+    cp_label label = {key, val, 0, NULL};
+    assert_int_equal(cp_profile_add(p, frames, 2, values, &label, 1), CP_OK);
+}
+
+static void test_one_lock(void **state)
+{
+    /* 4.5 s of the 6 s of wait (75%) on one lock, in 10 s */
+    cp_profile *p = fx_new("lock-acquire-wait,lock-acquire");
+    add_labelled(p, "path_a", (int64_t[]){9 * SEC / 2, 300}, "lock name", "app.py:4:lock_a");
+    add_labelled(p, "path_b", (int64_t[]){3 * SEC / 2, 100}, "lock name", "app.py:7:store.guard");
+    cp_pprof *pp = fx_decoded(p, 10 * SEC);
+    ex_analysis a;
+    const ex_finding *f = run(pp, 10 * SEC, &a, EX_RULE_ONE_LOCK);
+    assert_non_null(f);
+    assert_string_equal(f->function, "app.py:4:lock_a");
+    assert_true(fabs(f->share - 0.75) < 1e-9);
+    assert_true(f->warning); /* 0.6 threads blocked on average */
+    cp_pprof_free(pp);
+    /* evenly spread over two locks: quiet */
+    p = fx_new("lock-acquire-wait,lock-acquire");
+    add_labelled(p, "path_a", (int64_t[]){3 * SEC, 300}, "lock name", "a");
+    add_labelled(p, "path_b", (int64_t[]){3 * SEC, 100}, "lock name", "b");
+    pp = fx_decoded(p, 10 * SEC);
+    assert_null(run(pp, 10 * SEC, &a, EX_RULE_ONE_LOCK));
+    cp_pprof_free(pp);
+}
+
+static void test_exception_rate(void **state)
+{
+    /* 4000 exceptions in 2 s = 2000/s, 75% IllegalStateException */
+    cp_profile *p = fx_new("exception-samples");
+    add_labelled(p, "throwState", (int64_t[]){3000}, "exception type", "java.lang.IllegalStateException");
+    add_labelled(p, "throwApp", (int64_t[]){1000}, "exception type", "AppException");
+    cp_pprof *pp = fx_decoded(p, 2 * SEC);
+    ex_analysis a;
+    const ex_finding *f = run(pp, 2 * SEC, &a, EX_RULE_EXCEPTIONS);
+    assert_non_null(f);
+    assert_string_equal(f->function, "java.lang.IllegalStateException");
+    assert_true(fabs(f->value - 2000) < 1e-6);
+    assert_true(fabs(f->share - 0.75) < 1e-9);
+    assert_true(f->warning);
+    cp_pprof_free(pp);
+    /* 50 exceptions/s: quiet */
+    p = fx_new("exception-samples");
+    add_labelled(p, "rare", (int64_t[]){100}, "exception type", "KeyError");
+    pp = fx_decoded(p, 2 * SEC);
+    assert_null(run(pp, 2 * SEC, &a, EX_RULE_EXCEPTIONS));
     cp_pprof_free(pp);
 }
 
@@ -191,8 +265,11 @@ int main(void)
         cmocka_unit_test(test_healthy_profile_is_quiet), cmocka_unit_test(test_hot_function),
         cmocka_unit_test(test_high_alloc_rate),          cmocka_unit_test(test_gc_time),
         cmocka_unit_test(test_lock_wait),                cmocka_unit_test(test_many_threads),
-        cmocka_unit_test(test_wall_waiting),             cmocka_unit_test(test_deep_recursion),
+        cmocka_unit_test(test_wall_waiting),
+        cmocka_unit_test(test_wall_waiting_skips_cpu_bound),
+        cmocka_unit_test(test_deep_recursion),
         cmocka_unit_test(test_json_output),
+        cmocka_unit_test(test_one_lock), cmocka_unit_test(test_exception_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

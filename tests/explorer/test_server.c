@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,7 +211,7 @@ static void bad_inputs(const server *s)
     expect_bad(s, FX_CONTENT_TYPE, body.data, body.len, 400, "event.json: invalid JSON");
     cp_buf_free(&body);
     fx_multipart(&body, ev, (const uint8_t *)"\x1f\x8b\x08 not really gzip", 20);
-    expect_bad(s, FX_CONTENT_TYPE, body.data, body.len, 400, "pprof attachment cannot be decoded");
+    expect_bad(s, FX_CONTENT_TYPE, body.data, body.len, 400, "cannot be decoded as pprof");
     cp_buf_free(&body);
     zip_bomb(&bomb);
     fx_multipart(&body, ev, bomb.data, bomb.len);
@@ -320,6 +324,50 @@ static void watch_picks_up(const server *s, int64_t t0)
     cp_buf_free(&p);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* 200 clients that send half a request header and stall must not delay a
+ * normal request by more than a second; a silent one is closed within the
+ * idle timeout (5 s) plus slack. DELETE removes a profile. */
+static void trickling_clients(const server *s, int64_t id)
+{
+    enum { N = 200 };
+    int fds[N];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+        const char *part = "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        assert_true(write(fds[i], part, strlen(part)) > 0);
+    }
+    int64_t t0 = mono_ms();
+    ex_jval *v = get_json(s, "/api/health");
+    int64_t took = mono_ms() - t0;
+    ex_json_free(v);
+    if (took > 1000) fail_msg("a normal request took %lld ms behind %d trickling connections", (long long)took, N);
+    struct pollfd p = {.fd = fds[0], .events = POLLIN};
+    char c;
+    assert_int_equal(poll(&p, 1, 15000), 1); /* closed by the server, bounded wait */
+    assert_true(read(fds[0], &c, 1) <= 0);
+    for (int i = 0; i < N; i++) close(fds[i]);
+    cp_buf out;
+    char path[64];
+    snprintf(path, sizeof path, "/api/profiles/%lld", (long long)id);
+    assert_int_equal(http(s, "DELETE", path, NULL, NULL, &out), 200);
+    cp_buf_free(&out);
+    assert_int_equal(http(s, "GET", path, NULL, NULL, &out), 404);
+    cp_buf_free(&out);
+    assert_int_equal(http(s, "DELETE", path, NULL, NULL, &out), 404);
+    cp_buf_free(&out);
+}
+
 static void test_server_end_to_end(void **state)
 {
     g_data = fx_tmpdir("server-data");
@@ -351,6 +399,7 @@ static void test_server_end_to_end(void **state)
     assert_non_null(find_row(v, "imported"));
     ex_json_free(v);
     watch_picks_up(&s, t0);
+    trickling_clients(&s, id);
     stop(&s);
     free(ev);
     cp_buf_free(&imp);

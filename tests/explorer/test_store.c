@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "budget.h"
 #include "fixtures.h"
 #include "importer.h"
 #include "ingest.h"
@@ -23,6 +24,8 @@
 #include "metrics.h"
 #include "query.h"
 #include "store.h"
+#include "timeutil.h"
+#include <unistd.h>
 
 #define SEC 1000000000LL
 
@@ -214,6 +217,187 @@ static void test_duplicates_and_rejections(void **state)
     cp_buf_free(&resp);
 }
 
+static int post_n(ex_store *st, const char *event, const char *const *names, const cp_buf *pp, size_t n,
+                  char *reason, size_t rn)
+{
+    cp_buf body, resp;
+    fx_multipart_n(&body, event, names, pp, n);
+    cp_buf_init(&resp, 0);
+    int status = ex_intake_handle(st, FX_CONTENT_TYPE, body.data, body.len, 0, &resp);
+    snprintf(reason, rn, "%.*s", (int)resp.len, resp.data ? (char *)resp.data : "");
+    cp_buf_free(&body);
+    cp_buf_free(&resp);
+    return status;
+}
+
+static double type_total(const ex_jval *detail, const char *type)
+{
+    const ex_jval *tt = ex_json_get(detail, "type_totals");
+    for (size_t i = 0; tt && i < tt->n; i++)
+        if (!strcmp(ex_json_str(&tt->items[i], "type"), type)) return ex_json_num(&tt->items[i], "total", -1);
+    return -1;
+}
+
+/* dd-trace style: three attachments in one upload, no host anywhere, the
+ * facts in info: all merged, nothing dropped, the explorer's host filled. */
+static void test_multi_attachment(void **state)
+{
+    ctx *c = *state;
+    int64_t t0 = fx_now_ns();
+    cp_buf pp[3];
+    cp_profile *w = fx_new("wall-samples,wall-time");
+    fx_add(w, "main;sleep", (int64_t[]){10, 100}, 1, "main");
+    fx_add(w, "main;work", (int64_t[]){30, 300}, 1, "main");
+    fx_encode(w, t0, 10 * SEC, &pp[0]);
+    cp_profile *h = fx_new("heap-live-samples,heap-space");
+    fx_add(h, "main;alloc", (int64_t[]){4, 4096}, 0, NULL);
+    fx_encode(h, t0, 10 * SEC, &pp[1]);
+    cp_profile *e = fx_new("wall-samples");
+    fx_add(e, "gc", (int64_t[]){7}, 0, NULL);
+    fx_encode(e, t0, 10 * SEC, &pp[2]);
+    const char *names[] = {"wall.pprof", "space.pprof", "events.pprof"};
+    char ev[1200], reason[400], start[40], end[40];
+    ex_time_format(t0, start, sizeof start);
+    ex_time_format(t0 + 10 * SEC, end, sizeof end);
+    snprintf(ev, sizeof ev,
+             "{\"attachments\":[\"wall.pprof\",\"space.pprof\",\"events.pprof\"],\"start\":\"%s\",\"end\":\"%s\","
+             "\"family\":\"node\",\"version\":\"4\",\"tags_profiler\":\"language:javascript,runtime:nodejs,"
+             "process_id:42\",\"info\":{\"application\":{\"service\":\"nodesvc\",\"env\":\"dev\","
+             "\"version\":\"1.2\"},\"runtime\":{\"engine\":\"nodejs\",\"version\":\"22.23.5\"}}}", start, end);
+    assert_int_equal(post_n(c->st, ev, names, pp, 3, reason, sizeof reason), 200);
+    assert_true(ex_store_count(c->st) == 1);
+    cp_buf out;
+    ex_jw jw;
+    ex_jval *v;
+    char err[100], host[256] = "";
+    cp_buf_init(&out, 0);
+    ex_jw_init(&jw, &out);
+    assert_int_equal(ex_query_detail(c->st, 1, &jw), 200);
+    assert_int_equal(ex_json_parse((char *)out.data, out.len, &v, err, sizeof err), 0);
+    gethostname(host, sizeof host);
+    assert_string_equal(ex_json_str(v, "service"), "nodesvc");
+    assert_string_equal(ex_json_str(v, "env"), "dev");
+    assert_string_equal(ex_json_str(v, "version"), "1.2");
+    assert_string_equal(ex_json_str(v, "host"), host);
+    assert_string_equal(ex_json_str(v, "runtime_version"), "22.23.5");
+    assert_true(type_total(v, "wall-time") == 400);
+    assert_true(type_total(v, "wall-samples") == 40);
+    assert_true(type_total(v, "heap-space") == 4096);
+    assert_true(type_total(v, "heap-live-samples") == 4);
+    assert_true(type_total(v, "wall-samples (events.pprof)") == 7);
+    assert_string_equal(ex_json_str(v, "default_type"), "wall-time");
+    ex_json_free(v);
+    cp_buf_free(&out);
+    /* a listed attachment that is missing, an absurd start, a negative value */
+    assert_int_equal(post_n(c->st, ev, names, pp, 2, reason, sizeof reason), 400);
+    assert_non_null(strstr(reason, "events.pprof"));
+    char bad[1300];
+    snprintf(bad, sizeof bad, "{\"attachments\":[\"wall.pprof\"],\"start\":\"9999-12-31T00:00:00Z\",\"end\":\"%s\"}", end);
+    assert_int_equal(post_n(c->st, bad, names, pp, 1, reason, sizeof reason), 400);
+    assert_non_null(strstr(reason, "\\\"start\\\" 9999-12-31"));
+    cp_buf neg;
+    cp_profile *n = fx_new("cpu-time,cpu-samples");
+    fx_add(n, "main", (int64_t[]){-50, 1}, 0, NULL);
+    fx_encode(n, t0, 10 * SEC, &neg);
+    snprintf(bad, sizeof bad, "{\"attachments\":[\"wall.pprof\"],\"start\":\"%s\",\"end\":\"%s\"}", start, end);
+    assert_int_equal(post_n(c->st, bad, names, &neg, 1, reason, sizeof reason), 400);
+    assert_non_null(strstr(reason, "negative cpu-time value (-50)"));
+    assert_true(ex_store_count(c->st) == 1);
+    /* a 21 ms tail profile holding 38 ms of CPU: stored, but no 184% CPU */
+    cp_buf tail;
+    cp_profile *tp = fx_new("cpu-time,cpu-samples");
+    fx_add(tp, "main;exit", (int64_t[]){38000000, 4}, 1, NULL);
+    fx_encode(tp, t0, 21000000, &tail);
+    ex_time_format(t0 + 21000000, end, sizeof end);
+    snprintf(bad, sizeof bad, "{\"attachments\":[\"wall.pprof\"],\"start\":\"%s\",\"end\":\"%s\",\"tags_profiler\":\"service:tail\"}",
+             start, end);
+    assert_int_equal(post_n(c->st, bad, names, &tail, 1, reason, sizeof reason), 200);
+    const char *ft[] = {"service", "tail"};
+    ex_jval *lv = list(c->st, ft, 2);
+    const ex_jval *row = &ex_json_get(lv, "profiles")->items[0];
+    assert_true(ex_json_get(row, "cpu_cores")->type == EX_J_NULL);
+    assert_true(ex_json_num(row, "duration_ms", 0) == 21);
+    ex_json_free(lv);
+    cp_buf_free(&tail);
+    cp_profile_free(tp);
+    for (int i = 0; i < 3; i++) cp_buf_free(&pp[i]);
+    cp_buf_free(&neg);
+    cp_profile_free(w);
+    cp_profile_free(h);
+    cp_profile_free(e);
+    cp_profile_free(n);
+}
+
+static int blob_files(const char *dir)
+{
+    char blobs[4200];
+    snprintf(blobs, sizeof blobs, "%s/pprof", dir);
+    DIR *d = opendir(blobs);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));) files += e->d_name[0] != '.';
+    closedir(d);
+    return files;
+}
+
+/* Delete one profile, a whole service, then retention by size and age:
+ * rows, facet counts (trigger-kept), search index and blobs follow. */
+static void test_delete_and_retention(void **state)
+{
+    ctx *c = *state;
+    int64_t t0 = fx_now_ns(), ids[5];
+    const char *tags[] = {"service:a,env:prod,team:blue", "service:a,env:dev,team:blue", "service:b,env:prod",
+                          "service:b,env:prod", "service:c,env:prod"};
+    for (int i = 0; i < 5; i++) assert_int_equal(upload(c->st, tags[i], t0 - (5 - i) * 100 * SEC, 1, i, &ids[i]), 200);
+    assert_int_equal(ex_store_delete(c->st, ids[0]), 1);
+    assert_int_equal(ex_store_delete(c->st, ids[0]), 0);
+    ex_jval *v = list(c->st, NULL, 0);
+    assert_true(ex_json_num(v, "total", 0) == 4);
+    assert_int_equal(facet_count(v, "service", "a"), 1);
+    assert_int_equal(facet_count(v, "env", "prod"), 3);
+    ex_json_free(v);
+    const char *q[] = {"q", "team:blue"};
+    v = list(c->st, q, 2);
+    assert_true(ex_json_num(v, "total", 0) == 1);
+    ex_json_free(v);
+    assert_int_equal(ex_store_delete_service(c->st, "b"), 2);
+    v = list(c->st, NULL, 0);
+    assert_true(ex_json_num(v, "total", 0) == 2);
+    assert_int_equal(facet_count(v, "service", "b"), 0);
+    ex_json_free(v);
+    assert_int_equal(blob_files(c->dir), 2);
+    /* size: keep at most one blob's worth -> the older one goes */
+    int64_t one = ex_store_bytes(c->st) / 2;
+    assert_int_equal(ex_store_retain(c->st, 0, one + 1), 1);
+    assert_true(ex_store_count(c->st) == 1);
+    v = list(c->st, NULL, 0);
+    assert_int_equal(facet_count(v, "service", "c"), 1);
+    assert_int_equal(facet_count(v, "service", "a"), 0);
+    ex_json_free(v);
+    /* age: the last one ended 90 s ago, so a 60 s limit removes it */
+    assert_int_equal(ex_store_retain(c->st, 60, 0), 1);
+    assert_true(ex_store_count(c->st) == 0);
+    assert_int_equal(blob_files(c->dir), 0);
+}
+
+/* The inflate budget: reservations wait (bounded) while it is spent; an
+ * upload bigger than the whole budget still goes through alone. */
+static void test_inflate_budget(void **state)
+{
+    ctx *c = *state;
+    ex_budget_set_limit(100000);
+    assert_true(ex_budget_reserve(60000, 0));
+    assert_false(ex_budget_reserve(60000, 50)); /* spent: waits 50 ms, refused */
+    ex_budget_release(60000);
+    assert_true(ex_budget_reserve(60000, 50));
+    ex_budget_release(60000);
+    assert_true(ex_budget_in_use() == 0);
+    int64_t id;
+    ex_budget_set_limit(4096); /* less than any upload reserves (4 x (inflated + 1 KiB)) */
+    assert_int_equal(upload(c->st, "service:big", fx_now_ns(), 1, 0, &id), 200);
+    assert_true(ex_budget_in_use() == 0);
+    ex_budget_set_limit(0);
+}
+
 static void test_persistence(void **state)
 {
     ctx *c = *state;
@@ -301,14 +485,64 @@ static void test_metrics_series(void **state)
     assert_null(call(c->st, ex_metrics_series, NULL, 0, 400)); /* service is required */
 }
 
+/* Three hosts at 10/50/90% CPU, one profile each per 10 s: three series
+ * (not a saw-tooth), and a service total of 1.5 cores per interval; 1,050
+ * profiles of one process are downsampled with min/max. */
+static void test_metrics_per_host(void **state)
+{
+    ctx *c = *state;
+    int64_t t0 = fx_now_ns() - 7200 * SEC;
+    const double cores[] = {0.1, 0.5, 0.9};
+    char tags[120];
+    ex_store_set_sync(c->st, false); /* 1,080 uploads: no fsync each */
+    for (int i = 0; i < 10; i++)
+        for (int h = 0; h < 3; h++) {
+            snprintf(tags, sizeof tags, "service:multi,env:prod,host:web-%d,runtime-id:rt-%d", h + 1, h + 1);
+            assert_int_equal(upload(c->st, tags, t0 + i * 10 * SEC + h * SEC, cores[h], i, NULL), 200);
+        }
+    const char *q[] = {"service", "multi"};
+    ex_jval *v = call(c->st, ex_metrics_series, q, 2, 200);
+    const ex_jval *cpu = &ex_json_get(v, "series")->items[0];
+    assert_string_equal(ex_json_str(cpu, "by"), "host");
+    const ex_jval *groups = ex_json_get(cpu, "groups");
+    assert_int_equal(groups->n, 3);
+    for (size_t g = 0; g < 3; g++) {
+        const ex_jval *pts = ex_json_get(&groups->items[g], "points");
+        assert_int_equal(pts->n, 10);
+        double want = cores[ex_json_str(&groups->items[g], "key")[4] - '1'];
+        for (size_t i = 0; i < pts->n; i++) assert_true(fabs(pts->items[i].items[1].num - want) < 1e-6);
+    }
+    const ex_jval *total = ex_json_get(cpu, "total");
+    assert_int_equal(total->n, 10);
+    for (size_t i = 0; i < total->n; i++) assert_true(fabs(total->items[i].items[1].num - 1.5) < 1e-6);
+    ex_json_free(v);
+    for (int i = 0; i < 1050; i++)
+        assert_int_equal(upload(c->st, "service:busy,host:one,runtime-id:p1", t0 + i * SEC, 0.2 + (i % 2) * 0.6, i, NULL), 200);
+    const char *q2[] = {"service", "busy"};
+    v = call(c->st, ex_metrics_series, q2, 2, 200);
+    cpu = &ex_json_get(v, "series")->items[0];
+    assert_string_equal(ex_json_str(cpu, "by"), "runtime_id");
+    const ex_jval *g0 = &ex_json_get(cpu, "groups")->items[0];
+    assert_true(ex_json_get(g0, "downsampled")->b);
+    const ex_jval *b0 = &ex_json_get(g0, "points")->items[0];
+    assert_int_equal(b0->n, 5); /* [t, mean, min, max, n] */
+    assert_true(fabs(b0->items[2].num - 0.2) < 1e-6 && fabs(b0->items[3].num - 0.8) < 1e-6);
+    assert_true(ex_json_get(g0, "points")->n <= 400);
+    ex_json_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ingest_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_and_rejections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_attachment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_and_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflate_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_importer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_series, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_per_host, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

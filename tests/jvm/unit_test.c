@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -29,6 +30,32 @@ static void class_names(void **state)
                         "java.util.Map$Entry[][]");
     /* Truncated to the buffer, always terminated. */
     assert_string_equal(cp__class_name_from_signature("Lcom/example/VeryLong;", out, 8), "com.exa");
+}
+
+static void norm(const char *in, const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", in);
+    assert_string_equal(cp__normalize_generated(buf), want);
+}
+
+static void generated_names(void **state)
+{
+    (void)state;
+    norm("Foo$$Lambda$1.0x00007fc05c000a08.run", "Foo$$Lambda.run");
+    norm("com.x.Foo$$Lambda$14/0x0000000800c03000.apply", "com.x.Foo$$Lambda.apply");
+    norm("Foo$$Lambda/0x000071b4a8001a00.run", "Foo$$Lambda.run");
+    norm("java.lang.invoke.LambdaForm$MH.0x00007f03f4008800.invoke", "java.lang.invoke.LambdaForm$MH.invoke");
+    norm("java.lang.invoke.LambdaForm$DMH+0x0000000800d4c400.invokeStatic(Ljava/lang/Object;J)J",
+         "java.lang.invoke.LambdaForm$DMH.invokeStatic(Ljava/lang/Object;J)J");
+    norm("java.lang.invoke.LambdaForm$MH/1450495309.invokeExact_MT", "java.lang.invoke.LambdaForm$MH.invokeExact_MT");
+    norm("jdk.internal.reflect.GeneratedMethodAccessor12.invoke", "jdk.internal.reflect.GeneratedMethodAccessor.invoke");
+    norm("jdk.proxy2.$Proxy15.run", "jdk.proxy.$Proxy.run");
+    /* Real names are left alone. */
+    norm("TruthTarget.calc(I)J", "TruthTarget.calc(I)J");
+    norm("Foo$1.run", "Foo$1.run");
+    norm("Foo.lambda$main$0", "Foo.lambda$main$0");
+    norm("a.b0x12345.c", "a.b0x12345.c");
 }
 
 static void agct_names(void **state)
@@ -125,12 +152,52 @@ static void store_rules(void **state)
         assert_non_null(cp__store_reserve());
 }
 
+/* A JVMTI that knows no method: every lookup fails, as for an unloaded
+ * class, so each id gets its own "[unknown]" cache entry. */
+static jvmtiError JNICALL no_class(jvmtiEnv *e, jmethodID m, jclass *k)
+{
+    (void)e, (void)m, (void)k;
+    return JVMTI_ERROR_INVALID_METHODID;
+}
+
+static jvmtiError JNICALL no_name(jvmtiEnv *e, jmethodID m, char **n, char **s, char **g)
+{
+    (void)e, (void)m, (void)n, (void)s, (void)g;
+    return JVMTI_ERROR_INVALID_METHODID;
+}
+
+static void method_cache_full(void **state)
+{
+    enum { CACHED = 1 << 19 }; /* the cache's cap: half of its 2^20 slots */
+    struct jvmtiInterface_1_ fns;
+    jvmtiEnv env = &fns;
+
+    (void)state;
+    memset(&fns, 0, sizeof fns);
+    fns.GetMethodDeclaringClass = no_class;
+    fns.GetMethodName = no_name;
+    const cp__method_info *first = cp__method_resolve(&env, NULL, (jmethodID)(uintptr_t)16);
+    for (uintptr_t i = 2; i <= CACHED; i++)
+        assert_string_equal(cp__method_resolve(&env, NULL, (jmethodID)(i * 16))->name, "[unknown]");
+    assert_int_equal(cp__method_cache_overflows(), 0);
+    /* Full: a new method gets the placeholder (counted)... */
+    assert_string_equal(cp__method_resolve(&env, NULL, (jmethodID)(uintptr_t)((CACHED + 1) * 16))->name,
+                        "[method cache full]");
+    assert_int_equal(cp__method_cache_overflows(), 1);
+    /* ...and every cached one still resolves to its own entry. */
+    assert_ptr_equal(cp__method_resolve(&env, NULL, (jmethodID)(uintptr_t)16), first);
+    assert_ptr_equal(cp__method_resolve(&env, NULL, (jmethodID)(uintptr_t)(CACHED * 16))->id,
+                     (jmethodID)(uintptr_t)(CACHED * 16));
+    assert_int_equal(cp__method_cache_overflows(), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(class_names), cmocka_unit_test(agct_names),
+        cmocka_unit_test(class_names), cmocka_unit_test(agct_names), cmocka_unit_test(generated_names),
         cmocka_unit_test(interning),   cmocka_unit_test(line_lookup),
         cmocka_unit_test(signal_names), cmocka_unit_test(store_rules),
+        cmocka_unit_test(method_cache_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,10 @@ class Env:
 def main():
     name, pkg_dir = sys.argv[1], os.path.abspath(sys.argv[2])
     import cases
-    fn = getattr(cases, "case_" + name)
+    import cases_alloc
+    import cases_native
+    fn = (getattr(cases, "case_" + name, None) or getattr(cases_alloc, "case_" + name, None)
+          or getattr(cases_native, "case_" + name))
     tmp = tempfile.mkdtemp(prefix="contprof-%s-" % name)
     env = Env(pkg_dir, tmp)
     try:

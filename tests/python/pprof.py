@@ -60,7 +60,12 @@ class Profile:
         self.samples = []        # [(location ids leaf first, values, labels dict)]
         self.locations = {}      # id -> [(function id, line)]
         self.functions = {}      # id -> (name, filename)
+        self.start_lines = {}    # id -> Function.start_line
+        self.loc_mapping = {}    # location id -> mapping id
+        self.mappings = {}       # mapping id -> file name ("[python]", a library path)
         self.comments = []
+        self.time_nanos = 0      # wall-clock start (unix ns)
+        self.duration_nanos = 0
 
     def stack(self, sample):
         """[(function name, filename, line)] leaf first."""
@@ -69,6 +74,15 @@ class Profile:
             for fid, line in self.locations.get(lid, []):
                 name, filename = self.functions.get(fid, ("?", "?"))
                 out.append((name, filename, line))
+        return out
+
+    def modules(self, sample):
+        """Mapping file names of the sample's frames, leaf first (one per
+        location, as stack() has one entry per line of a location)."""
+        out = []
+        for lid in sample[0]:
+            mod = self.mappings.get(self.loc_mapping.get(lid, 0), "")
+            out += [mod] * max(1, len(self.locations.get(lid, [])))
         return out
 
     def index(self, type_name):
@@ -94,8 +108,12 @@ def decode(data):
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     raw_types, raw_samples, raw_locs, raw_funcs, strings, comments = [], [], [], [], [], []
+    times = {}
+    raw_maps = []
     for num, wt, val in _fields(data):
-        if num == 1:
+        if num == 3:
+            raw_maps.append(dict((n, v) for n, _, v in _fields(val)))
+        elif num == 1:
             raw_types.append(dict((n, v) for n, _, v in _fields(val)))
         elif num == 2:
             raw_samples.append(_decode_sample(val))
@@ -107,15 +125,22 @@ def decode(data):
             strings.append(val.decode("utf-8", "replace"))
         elif num == 13:
             comments += _packed(wt, val)
+        elif num in (9, 10):  # time_nanos, duration_nanos
+            times[num] = _signed(val)
     p = Profile()
     p.sample_types = [(strings[t.get(1, 0)], strings[t.get(2, 0)]) for t in raw_types]
     for f in raw_funcs:
         p.functions[f.get(1, 0)] = (strings[f.get(2, 0)], strings[f.get(4, 0)])
+        p.start_lines[f.get(1, 0)] = _signed(f.get(5, 0))
+    for mp in raw_maps:
+        p.mappings[mp.get(1, 0)] = strings[mp.get(5, 0)]
     for buf in raw_locs:
         lid, lines = 0, []
         for num, _, val in _fields(buf):
             if num == 1:
                 lid = val
+            elif num == 2:
+                p.loc_mapping[lid] = val
             elif num == 4:
                 d = dict((n, v) for n, _, v in _fields(val))
                 lines.append((d.get(1, 0), _signed(d.get(2, 0))))
@@ -127,6 +152,7 @@ def decode(data):
             named[key] = strings[lab[2]] if lab.get(2) else _signed(lab.get(3, 0))
         p.samples.append((locs, vals, named))
     p.comments = [strings[c] for c in comments]
+    p.time_nanos, p.duration_nanos = times.get(9, 0), times.get(10, 0)
     return p
 
 
@@ -138,6 +164,12 @@ class Merged:
 
     def rows(self, type_name):
         """Yield (stack, value, labels) for every sample with a value."""
+        for stack, _, value, labels in self.rows_modules(type_name):
+            yield stack, value, labels
+
+    def rows_modules(self, type_name):
+        """Yield (stack, modules, value, labels): rows() with each frame's
+        mapping file name."""
         for p in self.profiles:
             try:
                 i = p.index(type_name)
@@ -145,7 +177,7 @@ class Merged:
                 continue
             for s in p.samples:
                 if s[1][i]:
-                    yield p.stack(s), s[1][i], s[2]
+                    yield p.stack(s), p.modules(s), s[1][i], s[2]
 
     def total(self, type_name, func=None, inclusive=False, where=None):
         t = 0

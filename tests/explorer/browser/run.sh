@@ -51,7 +51,7 @@ else
   fi
 fi
 
-rm -rf "$SCRATCH/data" "$SCRATCH/artifacts" "$SCRATCH/chromium-profile" "$SCRATCH/port"
+rm -rf "$SCRATCH/data" "$SCRATCH/artifacts" "$SCRATCH/chromium-profile" "$SCRATCH/chromium-profile-viewer" "$SCRATCH/viewer-src" "$SCRATCH/port"
 mkdir -p "$SCRATCH/data" "$SCRATCH/artifacts"
 
 "$BIN" --listen 127.0.0.1:0 --port-file "$SCRATCH/port" --data "$SCRATCH/data" \
@@ -83,6 +83,13 @@ ARTIFACTS="$SCRATCH/artifacts" \
 USER_DATA_DIR="$SCRATCH/chromium-profile" \
 CHROMIUM="$CHROMIUM" \
   timeout -k 5 80 node "$HERE/explorer.test.js" || status=$?
+# The viewer features (filters, sandwich, source lines, a 5,000-frame
+# stack, three-host metrics) on the same explorer, with their own data.
+[ "$status" -eq 0 ] && {
+  NODE_PATH="$NODE_DIR/node_modules" EXPLORER_URL="http://127.0.0.1:$PORT" ARTIFACTS="$SCRATCH/artifacts" \
+  USER_DATA_DIR="$SCRATCH/chromium-profile" CHROMIUM="$CHROMIUM" \
+    timeout -k 5 80 node "$HERE/viewer.test.js" || status=$?
+}
 
 kill -0 "$PID" 2>/dev/null || { status=1; echo "explorer_browser: FAIL: the explorer died during the test" >&2; }
 if [ "$status" -ne 0 ]; then

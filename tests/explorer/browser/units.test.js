@@ -15,8 +15,11 @@ for (const f of ['util.js', 'tree.js']) vm.runInContext(fs.readFileSync(path.joi
 const CP = ctx.CP;
 
 let n = 0;
+/* Values made by the pages live in the vm context's realm (their arrays
+ * have that realm's Array.prototype): compare them as plain data. */
 function eq(actual, want, what) {
-  assert.deepStrictEqual(actual, want, `${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(want)}`);
+  const plain = v => (v && typeof v === 'object' ? JSON.parse(JSON.stringify(v)) : v);
+  assert.deepStrictEqual(plain(actual), want, `${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(want)}`);
   n++;
 }
 
@@ -51,6 +54,12 @@ eq(CP.fmtUnit(2048, 'bytes'), '2 KiB', 'fmtUnit bytes');
 eq(CP.fmtUnit(104857600, 'bytes/s'), '100 MiB/s', 'fmtUnit bytes/s');
 eq(CP.fmtUnit(0.657647, '%'), '0.66%', 'fmtUnit %');
 eq(CP.fmtUnit(7, 'count'), '7', 'fmtUnit count');
+
+/* facet display names: tags keep what clients send, pages show products */
+eq(['OpenJDK_64-Bit_Server_VM', 'Java', 'CPython', 'nodejs', 'OpenJ9', 'go', 'whatever'].map(CP.displayRuntime),
+   ['JVM', 'JVM', 'CPython', 'Node.js', 'JVM', 'Go', 'whatever'], 'displayRuntime');
+eq(['jvm', 'java', 'python', 'javascript', 'c'].map(CP.displayLanguage), ['Java', 'Java', 'Python', 'JavaScript', 'c'],
+   'displayLanguage');
 
 /* timestamps: RFC 3339 with ns, epoch s/ms/ns */
 const t = Date.UTC(2026, 10, 25, 6, 0, 0, 123);

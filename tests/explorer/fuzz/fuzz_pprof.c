@@ -2,16 +2,49 @@
  * fuzz_pprof.c — libFuzzer target: arbitrary bytes through the core's
  * cp_pprof_decode and, when they decode, through everything the explorer
  * computes from a decoded profile (measures, flame tree + table, analysis,
- * JSON output), since all of it consumes untrusted uploads.
+ * JSON output, the viewer's sandwich / lines / labels / timeline and the
+ * merge of attachments), since all of it consumes untrusted uploads.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "analysis.h"
 #include "contprof.h"
 #include "flame.h"
 #include "json.h"
 #include "measures.h"
+#include "pprof_merge.h"
+
+/* The viewer's views of the profile's first function, and a merge of the
+ * profile with itself decoded again (what a two-attachment upload does). */
+static void viewer(const cp_pprof *pp, ex_jw *w)
+{
+    if (pp->n_sample_types == 0) return;
+    const char *fn = pp->n_functions && pp->functions[0].name ? pp->functions[0].name : "main";
+    const char *file = pp->n_functions && pp->functions[0].filename ? pp->functions[0].filename : "";
+    ex_flame *up = ex_flame_new(5000), *down = ex_flame_new(5000);
+    if (up && down) ex_flame_sandwich(up, down, pp, 0, fn, file, NULL);
+    ex_flame_free(up);
+    ex_flame_free(down);
+    ex_line_cost *lines = NULL;
+    size_t n = 0;
+    if (ex_flame_lines(pp, 0, fn, file, NULL, &lines, &n) == CP_OK) free(lines);
+    double *tl = NULL;
+    int64_t from, width;
+    if (ex_flame_timeline(pp, 0, 50, NULL, &tl, &from, &width) == CP_OK) free(tl);
+    ex_labels_write(pp, w, 10);
+    cp_buf merged;
+    cp_buf_init(&merged, 0);
+    ex_merge_part parts[2] = {{"a.pprof", pp}, {"b.pprof", pp}};
+    cp_pprof *back = NULL;
+    if (ex_pprof_merge(parts, 2, &merged) == CP_OK) {
+        /* what the explorer writes it must read back */
+        if (cp_pprof_decode(merged.data, merged.len, 64u << 20, &back) == CP_ECORRUPT) __builtin_trap();
+        if (back) cp_pprof_free(back);
+    }
+    cp_buf_free(&merged);
+}
 
 static void explore(const cp_pprof *pp)
 {
@@ -32,6 +65,7 @@ static void explore(const cp_pprof *pp)
         }
         ex_flame_free(f);
     }
+    viewer(pp, &w);
     /* the writer must never run out of nesting on a decoded profile */
     if (w.err == CP_ERANGE) __builtin_trap();
     cp_buf_free(&b);

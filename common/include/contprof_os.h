@@ -1,0 +1,83 @@
+/*
+ * contprof_os.h — one home for the OS facts the core and the front ends
+ * need (Linux): per-thread CPU clocks, threads started with every signal
+ * blocked, waits on CLOCK_MONOTONIC deadlines, the thread list, and file
+ * descriptors moved out of the host's low range. A fix lands here once.
+ *
+ * Deadlines are CLOCK_MONOTONIC nanoseconds (cp_now_ns() + timeout): a
+ * wall-clock step never shortens or stretches a wait.
+ */
+#ifndef CONTPROF_OS_H
+#define CONTPROF_OS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The calling thread's kernel id. Signal-safe. */
+pid_t cp_os_gettid(void);
+
+/* Clock cid (CLOCK_MONOTONIC, a CPU clock, a dynamic per-thread clock)
+ * in ns as the kernel keeps it, or -1: read with the raw system call, not
+ * through a preloadable clock_gettime. A time faker such as libfaketime
+ * shifts every clock it wraps by its fake offset (CPU clocks too, and
+ * MONOTONIC to the fake wall time unless told not to), which would make
+ * CPU clocks jump or run backwards and deadlines handed to the kernel
+ * (futex, clockwait, clockjoin) lie years away. The profiler's clocks are
+ * the kernel's; only the wall-clock stamps follow what the program sees.
+ * errno kept; signal-safe. (~0.1 us: CPU clocks take the system call
+ * anyway, the vDSO serves none.) */
+int64_t cp_os_kernel_clock_ns(clockid_t cid);
+
+/* CPU time (user+sys, ns) of thread tid of this process, or -1 when it
+ * has exited. No allocation, no lock: signal-safe. A tid the kernel
+ * reused for a new thread reads the new thread's clock: callers that keep
+ * tids across time must check the thread is still theirs. */
+int64_t cp_os_thread_cpu_ns(pid_t tid);
+
+/* pthread_create with every signal blocked in the new thread (the host's
+ * SIGPROF, SIGINT, SIGCHLD... never land on a profiler thread) and named
+ * (at most 15 characters). The caller's own mask is unchanged. Returns
+ * pthread_create's result. */
+int cp_os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
+
+/* Initialise cv to time its waits on CLOCK_MONOTONIC. 0 or an errno. */
+int cp_os_cond_init_monotonic(pthread_cond_t *cv);
+
+/* Wait on cv until deadline_ns (CLOCK_MONOTONIC, kernel time as
+ * cp_now_ns reads it; pthread_cond_clockwait, which libfaketime does not
+ * wrap: its pthread_cond_timedwait wrapper times out at once on a
+ * MONOTONIC cv); cv must come from cp_os_cond_init_monotonic. 0, or
+ * ETIMEDOUT once past it. */
+int cp_os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ns);
+
+/* Join t if it exits before deadline_ns (CLOCK_MONOTONIC); true if so. */
+bool cp_os_join_until(pthread_t t, int64_t deadline_ns);
+
+/* The tids of this process's threads (/proc/self/task), at most max into
+ * tids; returns how many threads there are (may exceed max), -1 when
+ * /proc is unreadable. No malloc: usable from a fork child or a sampler. */
+long cp_os_list_threads(pid_t *tids, size_t max);
+
+/* Move fd to the lowest free descriptor >= floor with FD_CLOEXEC set and
+ * close the original; returns the new fd, or -1 (fd left as it was). A
+ * daemon that closes or dup2s over its low descriptors then never hits a
+ * profiler's. */
+int cp_os_fd_move_high(int fd, int floor);
+
+/* Is fd still the same open file as the one whose (st_dev, st_ino) were
+ * recorded when it was made? For descriptors kept between uses, which a
+ * host's closefrom(3) may have closed and reused for something else. */
+bool cp_os_fd_is(int fd, uint64_t dev, uint64_t ino);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CONTPROF_OS_H */

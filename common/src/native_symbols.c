@@ -1,0 +1,329 @@
+/*
+ * native_symbols.c — naming native frames, off the hot path.
+ *
+ * pc -> module (the snapshot of native_modules.c) -> function, from the
+ * object's own ELF symbol tables (.symtab when present, which holds the
+ * static functions dladdr cannot see — libjvm's Compile::, GC phases —
+ * and .dynsym), read once per object from a read-only mapping of the file
+ * (no descriptor kept). Names are demangled and interned; the strings live
+ * until exit, so a cp_frame may point at them. Everything is capped: the
+ * pc cache is cleared when full, past the name cap frames are named by
+ * object and offset from a bounded set. g_lock guards all of it.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "contprof.h"
+#include "native_modules.h"
+#include "unwind.h"
+
+enum { PC_CACHE = 1 << 16, MAX_NAMES = 1 << 18, NAME_MAX_BYTES = 1024 };
+
+typedef struct sym {
+    uintptr_t addr, size; /* link-time addresses */
+    const char *name;     /* into the mapped file */
+} sym;
+
+typedef struct elf_syms {
+    bool loaded;
+    sym *syms;
+    size_t n;
+    char *base_name;      /* "[libz.so.1]": fallback name, never freed */
+} elf_syms;
+
+typedef struct pc_entry {
+    uintptr_t pc;         /* 0 = empty */
+    const char *name;
+    const char *module;
+} pc_entry;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static elf_syms *g_objs;  /* indexed by module id, grown with it */
+static size_t g_nobjs;
+static pc_entry *g_cache;
+static size_t g_cached;
+static char **g_names;    /* open-addressing intern table of MAX_NAMES */
+static size_t g_nnames;
+static uint64_t g_cache_full;
+
+/* ---- reading an object's symbols ---------------------------------------- */
+
+static int by_addr(const void *a, const void *b)
+{
+    const sym *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static bool in_file(size_t off, size_t len, size_t size) { return off <= size && len <= size - off; }
+
+/* Append the functions of symbol table section sh (strings in its link). */
+static void add_table(elf_syms *o, const uint8_t *f, size_t size, const Elf64_Ehdr *eh,
+                      const Elf64_Shdr *sh)
+{
+    const Elf64_Shdr *shdrs = (const Elf64_Shdr *)(f + eh->e_shoff);
+    if (sh->sh_link >= eh->e_shnum || sh->sh_entsize != sizeof(Elf64_Sym))
+        return;
+    const Elf64_Shdr *str = &shdrs[sh->sh_link];
+    if (!in_file(sh->sh_offset, sh->sh_size, size) || !in_file(str->sh_offset, str->sh_size, size))
+        return;
+    const Elf64_Sym *s = (const Elf64_Sym *)(f + sh->sh_offset);
+    size_t n = sh->sh_size / sizeof *s;
+    sym *grown = realloc(o->syms, (o->n + n) * sizeof *grown);
+    if (grown == NULL)
+        return;
+    o->syms = grown;
+    for (size_t i = 0; i < n; i++) {
+        int type = ELF64_ST_TYPE(s[i].st_info);
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s[i].st_shndx == SHN_UNDEF ||
+            s[i].st_value == 0 || s[i].st_name >= str->sh_size)
+            continue;
+        const char *name = (const char *)f + str->sh_offset + s[i].st_name;
+        if (memchr(name, '\0', str->sh_size - s[i].st_name) == NULL)
+            continue;
+        o->syms[o->n++] = (sym){s[i].st_value, s[i].st_size, name};
+    }
+}
+
+static void load_symbols(elf_syms *o, const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    o->loaded = true;
+    if (fd < 0)
+        return;
+    void *map = fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr)
+                    ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED)
+        return;
+    /* The mapping stays: symbol names point into it. */
+    const uint8_t *f = map;
+    size_t size = (size_t)st.st_size;
+    const Elf64_Ehdr *eh = map;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shentsize != sizeof(Elf64_Shdr) ||
+        !in_file(eh->e_shoff, (size_t)eh->e_shnum * sizeof(Elf64_Shdr), size))
+        return;
+    const Elf64_Shdr *shdrs = (const Elf64_Shdr *)(f + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; i++)
+        if (shdrs[i].sh_type == SHT_SYMTAB || shdrs[i].sh_type == SHT_DYNSYM)
+            add_table(o, f, size, eh, &shdrs[i]);
+    qsort(o->syms, o->n, sizeof *o->syms, by_addr);
+}
+
+/* The function covering link-time address a, or NULL. */
+static const sym *lookup(const elf_syms *o, uintptr_t a)
+{
+    size_t lo = 0, hi = o->n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (o->syms[mid].addr <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Aliases share an address; any covering one will do, the first sized
+     * one is tried first. */
+    for (size_t i = lo; i-- > 0 && lo - i <= 8;) {
+        const sym *s = &o->syms[i];
+        if (s->size > 0 ? a < s->addr + s->size : (i + 1 == o->n || a < o->syms[i + 1].addr))
+            return s;
+        if (s->addr < o->syms[lo - 1].addr)
+            break;
+    }
+    return NULL;
+}
+
+/* ---- interning -------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* A never-freed copy of s, or NULL past the cap. */
+static const char *intern(const char *s)
+{
+    if (g_names == NULL && (g_names = calloc(MAX_NAMES, sizeof *g_names)) == NULL)
+        return NULL;
+    for (size_t i = hash_str(s) & (MAX_NAMES - 1);; i = (i + 1) & (MAX_NAMES - 1)) {
+        if (g_names[i] == NULL) {
+            if (g_nnames >= MAX_NAMES / 2 || (g_names[i] = strdup(s)) == NULL)
+                return NULL;
+            g_nnames++;
+            return g_names[i];
+        }
+        if (strcmp(g_names[i], s) == 0)
+            return g_names[i];
+    }
+}
+
+/* ---- pc -> frame ---------------------------------------------------------- */
+
+static elf_syms *object(uint32_t id, const char *path)
+{
+    if (id >= g_nobjs) {
+        size_t n = id + 64;
+        elf_syms *grown = realloc(g_objs, n * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        memset(grown + g_nobjs, 0, (n - g_nobjs) * sizeof *grown);
+        g_objs = grown;
+        g_nobjs = n;
+    }
+    elf_syms *o = &g_objs[id];
+    if (!o->loaded) {
+        char buf[NAME_MAX_BYTES];
+        const char *slash = strrchr(path, '/');
+        snprintf(buf, sizeof buf, "[%s]", slash ? slash + 1 : path);
+        o->base_name = strdup(buf);
+        if (path[0] == '/')
+            load_symbols(o, path);
+    }
+    return o;
+}
+
+static const char *function_name(elf_syms *o, uintptr_t link_addr, uintptr_t bias, const char *path)
+{
+    char buf[NAME_MAX_BYTES];
+    const sym *s = lookup(o, link_addr);
+    const char *name = NULL;
+    uintptr_t start;
+
+    if (s != NULL)
+        name = intern(cp__demangle(s->name, buf, sizeof buf) ? buf : s->name);
+    /* No symbol (a stripped static function): the function its unwind
+     * entry covers, so that all its pcs are one frame. */
+    if (name == NULL && cp__module_fde_start(link_addr + bias, &start))
+        link_addr = start - bias;
+    if (name == NULL) {
+        const char *slash = strrchr(path, '/');
+        /* "libz.so.1+5e56": the hex offset without "0x", so that no frame
+         * name looks like a per-run address (tests/jvm "names"). */
+        snprintf(buf, sizeof buf, "%s+%lx", slash ? slash + 1 : path, (unsigned long)link_addr);
+        name = intern(buf);
+    }
+    return name != NULL ? name : (o->base_name ? o->base_name : "[native]");
+}
+
+/* Module id and path of pc; false when pc is in no loaded object. */
+static bool module_of(uintptr_t pc, uint32_t *id, const char **path, uintptr_t *bias)
+{
+    int token;
+    const cp__modsnap *s = cp__modules_pin(&token);
+    bool ok = false;
+
+    if (s != NULL) {
+        const cp__segment *seg = cp__modules_find(s, pc);
+        if (seg != NULL) {
+            *id = s->mods[seg->module].id;
+            ok = cp__module_entry(*id, path, bias);
+        }
+        cp__modules_unpin(token);
+    }
+    return ok;
+}
+
+static void resolve(uintptr_t pc, pc_entry *e)
+{
+    uint32_t id = 0;
+    const char *path = NULL;
+    uintptr_t bias = 0;
+
+    if (!module_of(pc, &id, &path, &bias)) {
+        cp__modules_refresh(false); /* loaded since the last refresh? */
+        if (!module_of(pc, &id, &path, &bias)) {
+            e->name = "[unknown native]";
+            e->module = NULL;
+            return;
+        }
+    }
+    elf_syms *o = object(id, path);
+    e->module = path;
+    e->name = o != NULL ? function_name(o, pc - bias, bias, path) : "[native]";
+}
+
+void cp_native_symbolize(uintptr_t pc, bool return_address, cp_frame *out)
+{
+    uintptr_t key = return_address && pc > 0 ? pc - 1 : pc;
+    pc_entry tmp = {0};
+
+    pthread_mutex_lock(&g_lock);
+    if (g_cache == NULL)
+        g_cache = calloc(PC_CACHE, sizeof *g_cache);
+    pc_entry *e = &tmp;
+    if (g_cache != NULL) {
+        size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 48) & (PC_CACHE - 1);
+        while (g_cache[i].pc != 0 && g_cache[i].pc != key)
+            i = (i + 1) & (PC_CACHE - 1);
+        e = &g_cache[i];
+        if (e->pc == 0 && g_cached >= PC_CACHE / 2) { /* full: start over */
+            memset(g_cache, 0, PC_CACHE * sizeof *g_cache);
+            g_cached = 0;
+            g_cache_full++;
+            e = &tmp;
+        }
+    }
+    if (e->pc != key) {
+        resolve(key, e);
+        if (e != &tmp) {
+            e->pc = key;
+            g_cached++;
+        }
+    }
+    *out = (cp_frame){e->name, NULL, NULL, 0, CP_FRAME_NATIVE, e->module};
+    pthread_mutex_unlock(&g_lock);
+}
+
+bool cp_native_function_extent(uintptr_t pc, uintptr_t *lo, uintptr_t *hi)
+{
+    return cp__module_fde_extent(pc, lo, hi);
+}
+
+/* fork(): never while another thread holds g_lock (the child would find
+ * it locked forever); the modules lock is taken inside it, so in order. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&g_lock);
+    cp__modules_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    cp__modules_fork_parent();
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void fork_child(void)
+{
+    cp__modules_fork_child();
+    g_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
+
+void cp__native_symbols_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void cp_native_stats_get(cp_native_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    cp__native_unwind_stats(out);
+    pthread_mutex_lock(&g_lock);
+    out->symbols_cached = g_cached;
+    out->symbol_cache_full = g_cache_full;
+    pthread_mutex_unlock(&g_lock);
+}

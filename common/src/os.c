@@ -1,0 +1,152 @@
+/*
+ * os.c — the OS helper layer (see contprof_os.h). Linux only.
+ */
+#include "contprof_os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+pid_t cp_os_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+/* What pthread_getcpuclockid computes for a thread: the kernel's
+ * CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD clock of tid. */
+int64_t cp_os_thread_cpu_ns(pid_t tid)
+{
+    /* Past 2^28 the encoding overflows into another clock (a tid of
+     * 0x3fffffff would read CLOCK_MONOTONIC_COARSE); pid_max is 2^22. */
+    if (tid <= 0 || tid >= (1 << 28))
+        return -1;
+    return cp_os_kernel_clock_ns((clockid_t)(((unsigned)~tid << 3) | 6));
+}
+
+int64_t cp_os_kernel_clock_ns(clockid_t cid)
+{
+    struct timespec ts;
+    int saved = errno; /* signal-safe callers expect errno kept */
+    long rc = syscall(SYS_clock_gettime, cid, &ts);
+    errno = saved;
+    return rc == 0 ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec : -1;
+}
+
+int cp_os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits it */
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0 && name)
+        pthread_setname_np(*t, name);
+    return rc;
+}
+
+int cp_os_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc == 0)
+        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+static struct timespec abs_ts(int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+}
+
+int cp_os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ns)
+{
+    struct timespec ts = abs_ts(deadline_ns);
+#if defined(__SANITIZE_THREAD__)
+    return pthread_cond_timedwait(cv, mu, &ts); /* what TSan intercepts; cv is MONOTONIC */
+#else
+    return pthread_cond_clockwait(cv, mu, CLOCK_MONOTONIC, &ts);
+#endif
+}
+
+bool cp_os_join_until(pthread_t t, int64_t deadline_ns)
+{
+#if defined(__SANITIZE_THREAD__)
+    /* GCC 12's TSan does not intercept pthread_clockjoin_np, so it would
+     * not see the join (false "thread leak", races with atexit): use the
+     * intercepted REALTIME variant in the TSan build only. */
+    struct timespec now;
+    int64_t left = deadline_ns - cp_os_kernel_clock_ns(CLOCK_MONOTONIC);
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec ts = abs_ts((int64_t)now.tv_sec * 1000000000 + now.tv_nsec + (left > 0 ? left : 0));
+    return pthread_timedjoin_np(t, NULL, &ts) == 0;
+#else
+    struct timespec ts = abs_ts(deadline_ns);
+    return pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &ts) == 0;
+#endif
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+static pid_t parse_tid(const char *s)
+{
+    pid_t v = 0;
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000)
+            return 0;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+long cp_os_list_threads(pid_t *tids, size_t max)
+{
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    _Alignas(8) char buf[4096];
+    long n = 0, got;
+    while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < got;) {
+            const struct linux_dirent64 *d = (const void *)(buf + off);
+            pid_t tid = parse_tid(d->d_name);
+            if (tid > 0 && (size_t)n < max)
+                tids[n] = tid;
+            n += tid > 0;
+            off += d->d_reclen;
+        }
+    }
+    close(fd);
+    return got < 0 ? -1 : n;
+}
+
+int cp_os_fd_move_high(int fd, int floor)
+{
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (high < 0)
+        return -1;
+    close(fd);
+    return high;
+}
+
+bool cp_os_fd_is(int fd, uint64_t dev, uint64_t ino)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}

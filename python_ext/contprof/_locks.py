@@ -1,0 +1,342 @@
+"""Lock-contention profiling: while profiling, threading.Lock and
+threading.RLock (hence Condition, Semaphore, queue.Queue) make locks of
+the native wrapper types in _contprof, which time contended acquires
+(see python_ext/src/pylock.c). Locks made before start() are not wrapped.
+
+asyncio.Lock (hence asyncio.Condition), Semaphore, BoundedSemaphore and
+Queue (with PriorityQueue, LifoQueue; get and put) are replaced by
+subclasses whose method is the original's fast path verbatim (no extra
+cost when it does not wait) and, when it must wait, times the suspended
+call and offers the wait to the same sampler. The subclasses are
+installed at start() if asyncio is imported, else as soon as
+asyncio.locks / asyncio.queues are.
+
+lock_name() is called by the native side once per lock, at its first
+sampled wait, with the acquiring Python frame still on top of the stack.
+"""
+import sys
+import threading
+import time
+from types import FunctionType as _FunctionType
+from types import ModuleType as _ModuleType
+
+from . import _contprof as _c
+
+_state = {}
+
+# Containers the standard library builds around a lock: a lock found as
+# one of these attributes of a variable is named after the variable.
+_INNER = ("_lock", "mutex", "_cond", "_block")
+
+
+def _holds(value, lock, depth=0):
+    if value is lock:
+        return True
+    if depth >= 2 or isinstance(value, (int, float, str, bytes, type(None))):
+        return False
+    for attr in _INNER:
+        try:
+            inner = object.__getattribute__(value, attr)
+        except Exception:
+            continue
+        if _holds(inner, lock, depth + 1):
+            return True
+    return False
+
+
+def _name_in(mapping, lock, deep=False):
+    """The key of mapping holding the lock; with deep, also 'key.attr' for
+    an object in mapping whose attribute holds it (svc.guard)."""
+    try:
+        items = [(k, v) for k, v in mapping.items() if isinstance(k, str)]
+    except Exception:
+        return None
+    for k, v in items:
+        if _holds(v, lock):
+            return k
+    if not deep:
+        return None
+    for k, v in items:
+        if isinstance(v, (type, _ModuleType, _FunctionType)):
+            continue
+        attrs = getattr(v, "__dict__", None)
+        name = _name_in(attrs, lock) if isinstance(attrs, dict) else None
+        if name:
+            return "%s.%s" % (k, name)
+    return None
+
+
+_LIBRARIES = ("/threading.py", "/queue.py", "/asyncio/locks.py", "/asyncio/queues.py")
+
+
+def _library(frame):
+    return frame.f_code.co_filename.endswith(_LIBRARIES)
+
+
+def _find(frame, lock):
+    """The variable (local, attribute of self, global) holding the lock,
+    searched from the acquiring frame outwards past threading/queue."""
+    for _ in range(6):
+        if frame is None:
+            return None
+        if not _library(frame):
+            local = frame.f_locals
+            owner = local.get("self")
+            attrs = getattr(owner, "__dict__", None) if owner is not None else None
+            name = (_name_in(local, lock) or (_name_in(attrs, lock) if isinstance(attrs, dict) else None)
+                    or _name_in(local, lock, deep=True) or _name_in(frame.f_globals, lock, deep=True))
+            if name:
+                return name
+        frame = frame.f_back
+    return None
+
+
+def lock_name(lock, site_file, site_line, skip=0):
+    """'file.py:LINE:variable' (LINE where the lock was made), as Datadog
+    names locks; 'file.py:LINE' when no variable holds it. The search
+    starts skip frames above the caller."""
+    var = None
+    try:
+        var = _find(sys._getframe(1 + skip), lock)
+    except Exception:
+        pass
+    site = "%s:%d" % (site_file, site_line) if site_file else "<unknown>"
+    return "%s:%s" % (site, var) if var else site
+
+
+# ---- asyncio ---------------------------------------------------------------
+
+def _site(depth):
+    """(base file name, line) of the first frame above depth outside asyncio."""
+    try:
+        f = sys._getframe(depth)
+        while f is not None and "/asyncio/" in f.f_code.co_filename:
+            f = f.f_back
+        if f is not None:
+            return f.f_code.co_filename.rsplit("/", 1)[-1], f.f_lineno
+    except Exception:
+        pass
+    return None, 0
+
+
+def _async_lock_class(base):
+    monotonic_ns = time.monotonic_ns if hasattr(time, "monotonic_ns") else None
+    hit, record = _c.lock_wait_hit, _c.lock_wait_record
+
+    class Lock(base):
+        def __init__(self, *args, **kw):
+            base.__init__(self, *args, **kw)
+            self._cp_site = _site(2)
+            self._cp_name = None
+
+        async def acquire(self):
+            # the original fast path, verbatim (3.8/3.9 keep a deque, later
+            # versions None, in _waiters)
+            if (not self._locked and (self._waiters is None or
+                                      all(w.cancelled() for w in self._waiters))):
+                self._locked = True
+                return True
+            t0 = monotonic_ns()
+            r = await base.acquire(self)
+            s = hit(monotonic_ns() - t0)
+            if s is not None:
+                # charged to the awaiting code: past this frame and
+                # asyncio's own (__aenter__, Condition)
+                skip, f = 1, sys._getframe(1)
+                while f is not None and _library(f):
+                    skip, f = skip + 1, f.f_back
+                name = self._cp_name
+                if name is None:
+                    name = self._cp_name = _c.name_lock(lock_name, self, self._cp_site[0],
+                                                        self._cp_site[1], 1)
+                record(s[0], s[1], name, skip)
+            return r
+
+    Lock.__module__, Lock.__qualname__, Lock.__doc__ = base.__module__, base.__qualname__, base.__doc__
+    return Lock
+
+
+def _waited(obj, t0, monotonic_ns):
+    """Offer a suspended call's wait (from t0) to the sampler; charged to
+    the awaiting code past the wrapper (whose frame called this one) and
+    asyncio's own frames."""
+    s = _c.lock_wait_hit(monotonic_ns() - t0)
+    if s is None:
+        return
+    skip, f = 2, sys._getframe(2)
+    while f is not None and _library(f):
+        skip, f = skip + 1, f.f_back
+    name = obj._cp_name
+    if name is None:
+        name = obj._cp_name = lock_name(obj, obj._cp_site[0], obj._cp_site[1], skip=2)
+    _c.lock_wait_record(s[0], s[1], name, skip)
+
+
+class _Standin(type):
+    """Metaclass of the subclasses below: they stand in for their base in
+    isinstance/issubclass (asyncio's BoundedSemaphore and PriorityQueue
+    derive from the original Semaphore and Queue, and objects made before
+    start() are of the original classes)."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls._cp_base)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls._cp_base)
+
+
+def _standin(base, methods):
+    """A subclass of base with these methods, standing in for it, whose
+    instances remember where they were made (for their lock name)."""
+    def __init__(self, *args, **kw):
+        base.__init__(self, *args, **kw)
+        self._cp_site = _site(2)
+        self._cp_name = None
+    ns = dict(methods, __init__=__init__, _cp_base=base, __module__=base.__module__,
+              __qualname__=base.__qualname__, __doc__=base.__doc__)
+    return _Standin(base.__name__, (base,), ns)
+
+
+def _async_semaphore_class(base):
+    monotonic_ns = time.monotonic_ns
+
+    async def acquire(self):
+        # 3.11+'s fast path verbatim; the same test on 3.8-3.10, whose
+        # locked() is _value == 0 and whose acquire waits while it is
+        if not self.locked():
+            self._value -= 1
+            return True
+        t0 = monotonic_ns()
+        r = await base.acquire(self)
+        _waited(self, t0, monotonic_ns)
+        return r
+
+    return _standin(base, {"acquire": acquire})
+
+
+def _async_queue_class(base):
+    monotonic_ns = time.monotonic_ns
+
+    async def get(self):
+        if not self.empty():  # the original waits while empty()
+            return self.get_nowait()
+        t0 = monotonic_ns()
+        r = await base.get(self)
+        _waited(self, t0, monotonic_ns)
+        return r
+
+    async def put(self, item):
+        if not self.full():  # the original waits while full()
+            return self.put_nowait(item)
+        t0 = monotonic_ns()
+        r = await base.put(self, item)
+        _waited(self, t0, monotonic_ns)
+        return r
+
+    return _standin(base, {"get": get, "put": put})
+
+
+# module -> (class name, subclass maker), patched in this order
+_ASYNC = {
+    "asyncio.locks": (("Lock", _async_lock_class), ("Semaphore", _async_semaphore_class),
+                      ("BoundedSemaphore", _async_semaphore_class)),
+    "asyncio.queues": (("Queue", _async_queue_class), ("PriorityQueue", _async_queue_class),
+                       ("LifoQueue", _async_queue_class)),
+}
+
+
+def _patch_asyncio(module):
+    if not hasattr(time, "monotonic_ns"):
+        return
+    patched = _state.setdefault("async", {})
+    aio = sys.modules.get("asyncio")
+    for cname, make in _ASYNC.get(module.__name__, ()):
+        base = getattr(module, cname, None)
+        if (module.__name__, cname) in patched or not isinstance(base, type):
+            continue
+        ours = make(base)
+        patched[(module.__name__, cname)] = (base, ours)
+        setattr(module, cname, ours)
+        if aio is not None and getattr(aio, cname, None) is base:
+            setattr(aio, cname, ours)
+
+
+class _AsyncioFinder:
+    """Installs the asyncio subclasses as soon as asyncio.locks and
+    asyncio.queues are imported (before asyncio's own `from .locks import
+    *`)."""
+    pending = set()
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in cls.pending:
+            return None
+        cls.pending.discard(name)  # one use: the next lookup is the real one
+        if not cls.pending and cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            if _state.get("active"):
+                _patch_asyncio(module)
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def _start_asyncio():
+    for name in _ASYNC:
+        module = sys.modules.get(name)
+        if module is not None:
+            _patch_asyncio(module)
+        else:
+            _AsyncioFinder.pending.add(name)
+    if _AsyncioFinder.pending and _AsyncioFinder not in sys.meta_path:
+        sys.meta_path.insert(0, _AsyncioFinder)
+
+
+def _stop_asyncio():
+    if _AsyncioFinder in sys.meta_path:
+        sys.meta_path.remove(_AsyncioFinder)
+    _AsyncioFinder.pending.clear()
+    aio = sys.modules.get("asyncio")
+    for (mname, cname), (base, ours) in _state.pop("async", {}).items():
+        module = sys.modules.get(mname)
+        if module is not None and getattr(module, cname, None) is ours:
+            setattr(module, cname, base)
+        if aio is not None and getattr(aio, cname, None) is ours:
+            setattr(aio, cname, base)
+
+
+def start(per_s):
+    if "lock" not in _state:
+        _state["lock"] = threading.Lock
+        _state["rlock"] = threading._CRLock
+    real_lock, real_rlock = _state["lock"], _state["rlock"]
+    if real_rlock is None:  # no C RLock: the pure-Python one is built on Lock
+        real_rlock = threading._PyRLock
+    _c.lock_start(real_lock, real_rlock, lock_name, int(per_s))
+    # What threading.Lock is without the profiler: a function before 3.13
+    # (_thread.allocate_lock), the lock type from 3.13.
+    _state["ours"] = _c.Lock if isinstance(real_lock, type) else _c.allocate_lock
+    threading.Lock = _state["ours"]
+    if _state["rlock"] is not None:
+        threading._CRLock = _c.RLock
+    _state["active"] = True
+    _start_asyncio()
+
+
+def stop():
+    if "lock" not in _state:
+        return
+    _state["active"] = False
+    _stop_asyncio()
+    _c.lock_stop()
+    if threading.Lock is _state.get("ours"):
+        threading.Lock = _state["lock"]
+    if threading._CRLock is _c.RLock:
+        threading._CRLock = _state["rlock"]

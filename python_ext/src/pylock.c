@@ -1,0 +1,626 @@
+/*
+ * pylock.c — the profiled lock types (see pylock.h).
+ *
+ * A wrapped lock keeps bound references to the real lock's acquire and
+ * release, so forwarding is one vectorcall. Its name is found once, at its
+ * first sampled event, by contprof._locks.lock_name (Python; it looks for
+ * the variable or attribute holding the lock in the calling frames) and
+ * cached: "file.py:LINE:name", LINE being where the lock was created.
+ * The other methods of the real locks (locked, _at_fork_reinit, and an
+ * RLock's _is_owned, _release_save, _acquire_restore, used by Condition)
+ * are forwarded.
+ *
+ * Everything here runs with the GIL held, and every acquire and release
+ * of a wrapped lock goes through the wrapper, so it knows whether (and by
+ * which thread) the lock is held. An acquire of a free lock is the real
+ * call plus a few loads: no clock is read. Only an acquire that will wait
+ * is timed (around the real acquire, which drops the GIL while blocked).
+ * Hold time is sampled by count when a hold starts (a countdown decrement
+ * per acquire); only a sampled hold reads the clock, at its start and at
+ * the release, and is charged to the releasing stack.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+#include "pylock.h"
+
+#include "contprof.h"
+#include "pyevents.h"
+#include "pyoffsets.h"
+
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_Vectorcall _PyObject_Vectorcall
+static PyCodeObject *PyFrame_GetCode(PyFrameObject *f)
+{
+    Py_INCREF(f->f_code);
+    return f->f_code;
+}
+static PyFrameObject *PyFrame_GetBack(PyFrameObject *f)
+{
+    Py_XINCREF(f->f_back);
+    return f->f_back;
+}
+#endif
+
+typedef struct plock {
+    PyObject_HEAD
+    PyObject *inner, *acq, *rel;
+    PyObject *site_file;  /* str: base name of the creating file, or NULL */
+    int site_line;
+    PyObject *name;       /* str, found at the first sampled event       */
+    PyObject *weakrefs;
+    /* What the wrapper saw (every acquire and release goes through it):
+     * depth > 0 while held, by owner (an RLock's recursion depth). */
+    long depth;
+    unsigned long owner;
+    long waiters;         /* threads in a timed (blocking) acquire       */
+    int64_t held_since;   /* CLOCK_MONOTONIC ns of a sampled hold, or 0  */
+    int64_t hold_count;   /* its weight in holds (1/p)                   */
+} plock;
+
+static PyTypeObject g_lock_type, g_rlock_type;
+
+static struct {
+    PyObject *real_lock, *real_rlock, *namer;
+    bool active;
+    cp_rate_sampler rs;   /* waits, by nanoseconds                       */
+    cp_rate_state st;     /* GIL (all of g_l)                            */
+    int64_t hold_skip;    /* holds before the next sampled one           */
+    cp_rate_sampler hold_rs;
+    cp_rate_state hold_st;
+} g_l;
+
+/* ---- creation site --------------------------------------------------- */
+
+/* threading.py and queue.py build locks for their callers: the site that
+ * names a Condition or a Queue's lock is the caller's. */
+static bool is_lock_library(PyObject *file)
+{
+    static const char *const libs[] = {"/threading.py", "/queue.py"};
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        PyObject *suffix = PyUnicode_FromString(libs[i]);
+        Py_ssize_t r = suffix ? PyUnicode_Tailmatch(file, suffix, 0, PY_SSIZE_T_MAX, 1) : 0;
+        Py_XDECREF(suffix);
+        if (r == 1)
+            return true;
+    }
+    PyErr_Clear();
+    return false;
+}
+
+static void find_site(plock *self)
+{
+    PyFrameObject *f = PyEval_GetFrame();
+    Py_XINCREF(f);
+    for (int depth = 0; f && depth < 8; depth++) {
+        PyCodeObject *co = PyFrame_GetCode(f);
+        bool lib = is_lock_library(co->co_filename);
+        if (!lib) {
+            Py_ssize_t len = PyUnicode_GetLength(co->co_filename);
+            Py_ssize_t slash = PyUnicode_FindChar(co->co_filename, '/', 0, len, -1);
+            self->site_file = PyUnicode_Substring(co->co_filename, slash + 1, len);
+            self->site_line = PyFrame_GetLineNumber(f);
+        }
+        Py_DECREF(co);
+        PyFrameObject *back = lib ? PyFrame_GetBack(f) : NULL;
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    PyErr_Clear();
+}
+
+static PyObject *make(PyTypeObject *type, PyObject *factory, PyObject *args, PyObject *kw)
+{
+    if (!factory) {
+        PyErr_SetString(PyExc_RuntimeError, "contprof: lock profiling was never started");
+        return NULL;
+    }
+    PyObject *inner = PyObject_Call(factory, args, kw);
+    if (!inner)
+        return NULL;
+    plock *self = (plock *)type->tp_alloc(type, 0);
+    if (!self) {
+        Py_DECREF(inner);
+        return NULL;
+    }
+    self->inner = inner;
+    self->acq = PyObject_GetAttrString(inner, "acquire");
+    self->rel = PyObject_GetAttrString(inner, "release");
+    if (!self->acq || !self->rel) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    find_site(self);
+    return (PyObject *)self;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    return make(type, g_l.real_lock, args, kw);
+}
+#endif
+
+
+/* As _thread.RLock: subclassable, and a subclass's own __init__ takes the
+ * arguments (the real RLock warns about arguments only when it is called
+ * itself). */
+static PyObject *rlock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    if (type != &g_rlock_type && type->tp_init != PyBaseObject_Type.tp_init) {
+        PyObject *none = PyTuple_New(0);
+        PyObject *r = none ? make(type, g_l.real_rlock, none, NULL) : NULL;
+        Py_XDECREF(none);
+        return r;
+    }
+    return make(type, g_l.real_rlock, args, kw);
+}
+
+static void plock_dealloc(plock *self)
+{
+    if (self->weakrefs)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    Py_XDECREF(self->inner);
+    Py_XDECREF(self->acq);
+    Py_XDECREF(self->rel);
+    Py_XDECREF(self->site_file);
+    Py_XDECREF(self->name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ---- accounting ------------------------------------------------------ */
+
+/* Before 3.13 the namer's reading of frame.f_locals leaves on each frame
+ * a dict holding all its locals until the frame ends, so a variable the
+ * program then deletes stays alive (3.8 test_concurrent_futures: a future
+ * outlived `del future`). The frames that had no such dict get theirs
+ * dropped again after the namer. */
+#define NAMER_FRAMES 16
+typedef struct frames_snap {
+    PyFrameObject *f[NAMER_FRAMES]; /* strong */
+    int n;
+} frames_snap;
+
+static void snap_frames(frames_snap *s)
+{
+    s->n = 0;
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    if (!f || !cp__pyoff_frame_locals(f))
+        return;
+    Py_INCREF(f);
+    for (int depth = 0; f && depth < NAMER_FRAMES; depth++) {
+        PyObject **slot = cp__pyoff_frame_locals(f);
+        if (slot && !*slot) {
+            Py_INCREF(f);
+            s->f[s->n++] = f;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+}
+
+static void drop_new_locals(frames_snap *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        PyObject **slot = cp__pyoff_frame_locals(s->f[i]);
+        if (slot)
+            Py_CLEAR(*slot);
+        Py_DECREF(s->f[i]);
+    }
+    s->n = 0;
+}
+
+/* name_lock(namer, *args): namer(*args), its f_locals left as found (the
+ * asyncio lock's naming, done from Python). */
+PyObject *cp__pylock_name_lock(PyObject *self, PyObject *args)
+{
+    (void)self;
+    if (PyTuple_GET_SIZE(args) < 1) {
+        PyErr_SetString(PyExc_TypeError, "name_lock(namer, *args)");
+        return NULL;
+    }
+    PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+    if (!rest)
+        return NULL;
+    frames_snap snap;
+    snap_frames(&snap);
+    PyObject *r = PyObject_Call(PyTuple_GET_ITEM(args, 0), rest, NULL);
+    drop_new_locals(&snap);
+    Py_DECREF(rest);
+    return r;
+}
+
+static const char *lock_name(plock *self)
+{
+    if (!self->name && g_l.namer) {
+        PyObject *site = self->site_file ? self->site_file : Py_None;
+        frames_snap snap;
+        snap_frames(&snap);
+        /* The acquiring frame is still the top frame: no frame of ours sits
+         * between it and the namer. */
+        PyObject *r = PyObject_CallFunction(g_l.namer, "OOi", (PyObject *)self, site, self->site_line);
+        drop_new_locals(&snap);
+        if (r && PyUnicode_Check(r))
+            self->name = r;
+        else
+            Py_XDECREF(r);
+        PyErr_Clear(); /* naming is best effort; never disturb the acquire */
+    }
+    const char *u = self->name ? PyUnicode_AsUTF8(self->name) : NULL;
+    if (self->name && !u)
+        PyErr_Clear(); /* a name with surrogates: unnamed, never an error left set */
+    return u;
+}
+
+static void account(plock *self, cp_pyev_kind kind, int64_t value, int64_t count)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    const char *name = lock_name(self);
+    cp__pyev_record(kind, value, count, name);
+    PyErr_Restore(et, ev, tb);
+}
+
+static void account_wait(plock *self, int64_t wait_ns)
+{
+    int64_t v, n;
+    if (cp_rate_hit(&g_l.rs, &g_l.st, wait_ns, &v, &n))
+        account(self, CP_PYEV_LOCK, v, n);
+}
+
+/* ---- holding --------------------------------------------------------- */
+
+/* The calling thread now holds the lock (depth levels of it). A hold is
+ * sampled by count at its start, unbiased: its time is read only then. */
+static void took(plock *self, long depth)
+{
+    self->depth = depth;
+    self->owner = PyThread_get_thread_ident();
+    int64_t v;
+    if (g_l.active && --g_l.hold_skip <= 0 &&
+        cp_rate_unit_hit(&g_l.hold_rs, &g_l.hold_st, &g_l.hold_skip, &v, &self->hold_count))
+        self->held_since = cp_now_ns();
+}
+
+/* The lock is free again: a sampled hold is charged to the releasing
+ * stack, as hold time times the holds it stands for. */
+static void freed(plock *self)
+{
+    self->depth = 0;
+    self->owner = 0;
+    if (!self->held_since)
+        return;
+    int64_t held = cp_now_ns() - self->held_since;
+    self->held_since = 0;
+    if (g_l.active && held > 0)
+        account(self, CP_PYEV_HOLD, held * self->hold_count, self->hold_count);
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+/* Whether an acquire by this thread may block: the lock is held by
+ * another thread (or, for a Lock, by anyone), or another thread is in a
+ * blocking acquire (it takes the real lock before it has the GIL back to
+ * say so). Otherwise the lock is free: the real acquire's first,
+ * non-blocking try (made with the GIL) takes it at once. */
+static bool may_block(plock *self, bool reentrant)
+{
+    return self->waiters > 0 || (self->depth > 0 && !(reentrant && self->owner == PyThread_get_thread_ident()));
+}
+
+/* An acquire that found the lock free returns in well under this (it
+ * never drops the GIL); one that waited blocked in the kernel and took the
+ * GIL back, which costs more. */
+#define CONTENDED_NS 2000
+
+/* The real acquire. One that finds the lock free costs the real call and
+ * a few loads; only one that may wait is timed (two clock reads), and its
+ * wait goes to the sampler. */
+static PyObject *acquire(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (!g_l.active)
+        return PyObject_Vectorcall(self->acq, args, (size_t)nargs, kwnames);
+    bool reentrant = Py_TYPE(self) != &g_lock_type;
+    if (!may_block(self, reentrant)) {
+        PyObject *r = PyObject_Vectorcall(self->acq, args, (size_t)nargs, kwnames);
+        if (r == Py_True) {
+            if (self->depth > 0) /* reentrant, by this thread */
+                self->depth++;
+            else
+                took(self, 1);
+        }
+        return r;
+    }
+    self->waiters++;
+    int64_t t0 = cp_now_ns();
+    PyObject *r = PyObject_Vectorcall(self->acq, args, (size_t)nargs, kwnames);
+    int64_t wait = cp_now_ns() - t0;
+    self->waiters--;
+    if (r != Py_True)
+        return r;
+    if (self->depth > 0 && reentrant && self->owner == PyThread_get_thread_ident())
+        self->depth++;
+    else
+        took(self, 1);
+    if (wait >= CONTENDED_NS)
+        account_wait(self, wait);
+    return r;
+}
+
+static PyObject *plock_acquire(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return acquire(self, args, nargs, kwnames);
+}
+
+static PyObject *plock_enter(plock *self, PyObject *noargs)
+{
+    return acquire(self, NULL, 0, NULL);
+}
+
+static PyObject *release(plock *self)
+{
+    PyObject *r = PyObject_Vectorcall(self->rel, NULL, 0, NULL);
+    if (r && self->depth > 0 && --self->depth == 0)
+        freed(self);
+    return r;
+}
+
+static PyObject *plock_release(plock *self, PyObject *noargs)
+{
+    return release(self);
+}
+
+static PyObject *plock_exit(plock *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r = release(self);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+/* Methods the wrapper does not time are forwarded by name. They are
+ * listed, not found through a tp_getattro fallback: a custom tp_getattro
+ * would cost every lock.acquire() a bound-method object (the interpreter's
+ * method-call fast path needs the generic one). */
+static PyObject *forward(plock *self, const char *name, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    PyObject *m = PyObject_GetAttrString(self->inner, name);
+    if (!m)
+        return NULL;
+    PyObject *r = PyObject_Vectorcall(m, args, (size_t)nargs, kwnames);
+    Py_DECREF(m);
+    return r;
+}
+
+#define FORWARD(fn, name)                                                                           \
+    static PyObject *fn(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)    \
+    {                                                                                               \
+        return forward(self, name, args, nargs, kwnames);                                           \
+    }
+FORWARD(fw_locked, "locked")
+FORWARD(fw_is_owned, "_is_owned")
+FORWARD(fw_recursion_count, "_recursion_count")
+
+static PyObject *fw_at_fork_reinit(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *r = forward(self, "_at_fork_reinit", args, nargs, kwnames);
+    if (r) { /* in a forked child: the lock is new and free */
+        self->depth = 0;
+        self->owner = 0;
+        self->waiters = 0;
+        self->held_since = 0;
+    }
+    return r;
+}
+
+/* Condition.wait on an RLock: _release_save frees it whatever its depth,
+ * _acquire_restore((depth, owner)) takes it back, waiting like acquire. */
+static PyObject *fw_release_save(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *r = forward(self, "_release_save", args, nargs, kwnames);
+    if (r && self->depth > 0)
+        freed(self);
+    return r;
+}
+
+static PyObject *fw_acquire_restore(plock *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    bool timed = g_l.active && may_block(self, true);
+    self->waiters += timed;
+    int64_t t0 = timed ? cp_now_ns() : 0;
+    PyObject *r = forward(self, "_acquire_restore", args, nargs, kwnames);
+    int64_t wait = timed ? cp_now_ns() - t0 : 0;
+    self->waiters -= timed;
+    if (!r)
+        return NULL;
+    long depth = 1;
+    if (nargs == 1 && PyTuple_Check(args[0]) && PyTuple_GET_SIZE(args[0]) >= 1) {
+        depth = PyLong_AsLong(PyTuple_GET_ITEM(args[0], 0));
+        if (depth < 1) {
+            PyErr_Clear();
+            depth = 1;
+        }
+    }
+    took(self, depth);
+    if (wait >= CONTENDED_NS)
+        account_wait(self, wait);
+    return r;
+}
+
+static PyObject *plock_repr(plock *self)
+{
+    return PyObject_Repr(self->inner);
+}
+
+/* isinstance(lock, _thread.LockType) and friends keep working: isinstance
+ * falls back to __class__ when the type itself does not match. */
+static PyObject *plock_class(plock *self, void *closure)
+{
+    PyObject *t = (PyObject *)Py_TYPE(self->inner);
+    Py_INCREF(t);
+    return t;
+}
+
+static PyGetSetDef plock_getset[] = {
+    {"__class__", (getter)plock_class, NULL, "the wrapped lock's class", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+#define FAST(n, f) {n, (PyCFunction)(void (*)(void))f, METH_FASTCALL | METH_KEYWORDS, NULL}
+#define COMMON_METHODS                                                                      \
+    FAST("acquire", plock_acquire),                                                         \
+    {"__enter__", (PyCFunction)(void (*)(void))plock_enter, METH_NOARGS, NULL},             \
+    {"release", (PyCFunction)(void (*)(void))plock_release, METH_NOARGS, NULL},             \
+    {"__exit__", (PyCFunction)(void (*)(void))plock_exit, METH_FASTCALL, NULL},             \
+    FAST("locked", fw_locked), FAST("_at_fork_reinit", fw_at_fork_reinit)
+
+static PyMethodDef lock_methods[] = {
+    COMMON_METHODS,
+    {NULL, NULL, 0, NULL},
+};
+
+/* Condition uses these of an RLock when present (and falls back to
+ * acquire/release for a Lock, which has none of them). */
+static PyMethodDef rlock_methods[] = {
+    COMMON_METHODS,
+    FAST("_is_owned", fw_is_owned),
+    FAST("_release_save", fw_release_save),
+    FAST("_acquire_restore", fw_acquire_restore),
+    FAST("_recursion_count", fw_recursion_count),
+    {NULL, NULL, 0, NULL},
+};
+
+#define PLOCK_TYPE(cname, pyname, newfn, methods, flags)                                            \
+    static PyTypeObject cname = {                                                          \
+        PyVarObject_HEAD_INIT(NULL, 0).tp_name = pyname,                                   \
+        .tp_basicsize = sizeof(plock),                                                     \
+        .tp_dealloc = (destructor)plock_dealloc,                                           \
+        .tp_repr = (reprfunc)plock_repr,                                                   \
+        .tp_flags = Py_TPFLAGS_DEFAULT | (flags),                                          \
+        .tp_doc = "A threading lock whose contended waits are sampled by contprof.",       \
+        .tp_weaklistoffset = offsetof(plock, weakrefs),                                    \
+        .tp_methods = methods,                                                             \
+        .tp_getset = plock_getset,                                                         \
+        .tp_new = newfn,                                                                   \
+    }
+/* Shaped as the locks they stand in for, so a program (or CPython's
+ * test_threading) that inspects them sees what it would without the
+ * profiler: `_thread.lock` / `_thread.RLock`. Before 3.13 threading.Lock is
+ * the function _thread.allocate_lock and the lock type cannot be
+ * instantiated; from 3.13 threading.Lock is the type. What stands in for
+ * threading.Lock is named threading.Lock (module "threading", name "Lock"):
+ * pickle saves a class or function by the module and name it carries and
+ * refuses one that is not what that name resolves to, so under the name
+ * `_thread.allocate_lock` / `_thread.lock` a structure holding
+ * threading.Lock could not be pickled (multiprocessing's SyncManager
+ * registry, sent to a spawned or forkserver manager process). As
+ * threading.Lock it unpickles to whatever threading.Lock is there. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define LOCK_NEW lock_new
+#define LOCK_NAME "threading.Lock"
+#else
+#define LOCK_NEW NULL
+#define LOCK_NAME "_thread.lock"
+#endif
+PLOCK_TYPE(g_lock_type, LOCK_NAME, LOCK_NEW, lock_methods, 0);
+PLOCK_TYPE(g_rlock_type, "_thread.RLock", rlock_new, rlock_methods, Py_TPFLAGS_BASETYPE);
+
+static PyObject *allocate_lock(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return make(&g_lock_type, g_l.real_lock, args, kw);
+}
+
+static PyMethodDef g_allocate_lock_def = {"Lock", (PyCFunction)(void (*)(void))allocate_lock,
+                                          METH_VARARGS | METH_KEYWORDS,
+                                          "allocate_lock() -> lock (profiled by contprof)"};
+
+int cp__pylock_init_module(PyObject *m)
+{
+    if (PyType_Ready(&g_lock_type) < 0 || PyType_Ready(&g_rlock_type) < 0)
+        return -1;
+#if PY_VERSION_HEX < 0x030D0000
+    g_lock_type.tp_new = NULL; /* PyType_Ready inherited object's: not instantiable, as _thread.lock */
+#endif
+    PyObject *modname = PyUnicode_FromString("threading");
+    PyObject *alloc = modname ? PyCFunction_NewEx(&g_allocate_lock_def, NULL, modname) : NULL;
+    Py_XDECREF(modname);
+    if (!alloc)
+        return -1;
+    Py_INCREF(&g_lock_type);
+    Py_INCREF(&g_rlock_type);
+    if (PyModule_AddObject(m, "Lock", (PyObject *)&g_lock_type) < 0 ||
+        PyModule_AddObject(m, "RLock", (PyObject *)&g_rlock_type) < 0 ||
+        PyModule_AddObject(m, "allocate_lock", alloc) < 0)
+        return -1;
+    return 0;
+}
+
+/* lock_start(real_lock, real_rlock, namer, per_s): the factories of the
+ * real locks, the naming function and the sampling rate. */
+PyObject *cp__pylock_start(PyObject *self, PyObject *args)
+{
+    PyObject *lk, *rlk, *namer;
+    long long per_s;
+    if (!PyArg_ParseTuple(args, "OOOL", &lk, &rlk, &namer, &per_s))
+        return NULL;
+    Py_INCREF(lk);
+    Py_INCREF(rlk);
+    Py_INCREF(namer);
+    Py_XSETREF(g_l.real_lock, lk);
+    Py_XSETREF(g_l.real_rlock, rlk);
+    Py_XSETREF(g_l.namer, namer);
+    /* Waits under 10 us are mostly the cost of the futex itself. */
+    cp_rate_init(&g_l.rs, 10000.0, (double)per_s);
+    g_l.st = (cp_rate_state){0};
+    cp_rate_init(&g_l.hold_rs, 1.0, (double)per_s);
+    g_l.hold_st = (cp_rate_state){0};
+    g_l.hold_skip = 0;
+    g_l.active = true;
+    Py_RETURN_NONE;
+}
+
+/* Locks made while profiling stay wrapped after stop (they may be held);
+ * they just stop timing. */
+PyObject *cp__pylock_stop(PyObject *self, PyObject *noargs)
+{
+    g_l.active = false;
+    Py_RETURN_NONE;
+}
+
+/* ---- asyncio.Lock ---------------------------------------------------- */
+
+/* lock_wait_hit(wait_ns): an asyncio lock's contended wait (contprof._locks
+ * times it around the suspended acquire) offered to the same sampler as
+ * the threading locks' waits. None, or (value, count) when sampled. */
+PyObject *cp__pylock_wait_hit(PyObject *self, PyObject *arg)
+{
+    long long w = PyLong_AsLongLong(arg);
+    int64_t v, n;
+    if (w == -1 && PyErr_Occurred())
+        return NULL;
+    if (!g_l.active || w < CONTENDED_NS || !cp_rate_hit(&g_l.rs, &g_l.st, w, &v, &n))
+        Py_RETURN_NONE;
+    return Py_BuildValue("(LL)", (long long)v, (long long)n);
+}
+
+/* lock_wait_record(value, count, name, skip): record a sampled wait with
+ * the calling stack minus its skip leaf-most frames (the profiler's
+ * acquire, asyncio's __aenter__). */
+PyObject *cp__pylock_wait_record(PyObject *self, PyObject *args)
+{
+    long long v, n;
+    const char *name;
+    unsigned int skip;
+    if (!PyArg_ParseTuple(args, "LLsI", &v, &n, &name, &skip))
+        return NULL;
+    if (g_l.active)
+        cp__pyev_record_skip(CP_PYEV_LOCK, v, n, name, skip);
+    Py_RETURN_NONE;
+}

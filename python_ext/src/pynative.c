@@ -1,0 +1,457 @@
+/*
+ * pynative.c — a thread's native and Python stacks on request, and their
+ * merge (see pynative.h).
+ *
+ * One request is in flight at a time (the sampler thread asks threads one
+ * after another). The mailbox's state word is the futex the sampler waits
+ * on: (seq << 2) | phase. The sampler publishes REQ and signals; the
+ * handler unwinds on its own stack, claims the request (REQ -> FILL, a
+ * CAS, so a request the sampler gave up on is never written), writes its
+ * pcs and walks its own Python frames into the mailbox, and publishes
+ * READY. The thread never waits for the sampler.
+ */
+#include "pynative.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "contprof.h"
+#include "saferead.h"
+
+enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
+#define MAGIC 0xC9F00000u       /* si_value: MAGIC | seq (20 bits)       */
+#define SEQ_MASK 0xFFFFFu
+#define WAIT_NS 20000000LL      /* sampler: answer within 20 ms ...      */
+#define TICK_WAIT_NS 20000000LL /* ... and all threads of a tick in 20 ms */
+#define FILL_WAIT_NS 50000000LL /* a claimed request is a memcpy away    */
+#define CLASS_SLOTS 4096        /* pc -> class cache (power of two)      */
+#define TIME_EVERY 4u           /* handler CPU timed on 1 request in 4   */
+
+enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
+
+static struct {
+    _Atomic uint32_t state;
+    uint32_t seq;               /* sampler's, last sent                 */
+    int n;
+    uintptr_t pcs[CP_PYN_MAX];
+    /* the request: whose Python frames (ts 0: none), how many at most */
+    uintptr_t ts;
+    uint64_t thread_id;
+    uint32_t cap;
+    /* the answer's Python part */
+    uint32_t npy, py_omitted, ngroups;
+    cp_rawframe py[CP_PYN_PY_MAX];
+    uint16_t groups[CP_PYN_PY_MAX];
+    atomic_int signo;
+    atomic_bool ready;
+    pid_t pid;                  /* ours (getpid costs ~1 us in VMs)        */
+    uid_t uid;
+    int64_t tick_waited;        /* sampler: waiting done this tick       */
+    const char *interp_module;  /* the object holding the eval loop       */
+    uintptr_t eval_lo, eval_hi; /* _PyEval_EvalFrameDefault's main body   */
+    struct {
+        uintptr_t pc;
+        int cls;
+    } classes[CLASS_SLOTS];
+    _Atomic uint64_t requests, answered, timeouts, native_threads;
+} g_n;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Wait while *w == val, at most ns. Signal-safe (one syscall). */
+static void futex_wait(_Atomic uint32_t *w, uint32_t val, int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    struct timespec ts = {ns / 1000000000LL, ns % 1000000000LL};
+    syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint32_t word(uint32_t seq, uint32_t phase) { return seq << 2 | phase; }
+
+/* ---- the handler (runs on the sampled thread) ------------------------- */
+
+/* Handlers inside the unwinder (libunwind takes a lock there) and whether a
+ * fork is under way: fork waits for the first to drain so that a child
+ * never inherits that lock held. */
+static atomic_int g_inflight;
+static atomic_bool g_forking;
+
+static void handle(uint32_t v, void *uc);
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    (void)sig;
+    if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
+        ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
+        uint32_t v = (uint32_t)(uintptr_t)si->si_value.sival_ptr;
+        /* The sampled thread's CPU in here is the profiler's cost (its
+         * CPU clock: a loaded machine preempts handlers, which a wall
+         * clock would count). Timed on one request in TIME_EVERY, counted
+         * that many times: each clock read is a system call (~1-2 us). */
+        bool timed = (v & (TIME_EVERY - 1)) == 0;
+        int64_t t0 = timed ? cpu_ns() : 0;
+        atomic_fetch_add(&g_inflight, 1);
+        if (!atomic_load(&g_forking))
+            handle(v, uc);
+        atomic_fetch_sub(&g_inflight, 1);
+        if (timed)
+            cp_metrics_add_hook_ns((cpu_ns() - t0) * TIME_EVERY);
+    } /* else not ours: the signal was free when we took it, so ignore */
+    errno = saved;
+}
+
+static void handle(uint32_t v, void *uc)
+{
+    uint32_t seq = v & SEQ_MASK, req = word(seq, PH_REQ);
+    if (atomic_load(&g_n.state) == req) {
+        uintptr_t pcs[CP_PYN_MAX];
+        /* Up to the first eval-loop frame when Python frames are asked
+         * for (what lies below it is Python's, walked from the frames). */
+        int n = g_n.ts ? cp_native_unwind_until(uc, pcs, CP_PYN_MAX, NULL, g_n.eval_lo, g_n.eval_hi)
+                       : cp_native_unwind(uc, pcs, CP_PYN_MAX, NULL);
+        uint32_t want = req;
+        if (atomic_compare_exchange_strong(&g_n.state, &want, word(seq, PH_FILL))) {
+            /* Claimed: the sampler now waits for us and no other handler
+             * runs this part (cp__walk_self's buffers are ours). */
+            for (int i = 0; i < n; i++)
+                g_n.pcs[i] = pcs[i];
+            g_n.n = n;
+            cp_evalgroups g = {g_n.groups, g_n.cap, 0};
+            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, g_n.py, g_n.cap, &g_n.py_omitted, &g) : 0;
+            g_n.ngroups = g.count;
+            atomic_store(&g_n.state, word(seq, PH_READY));
+            futex_wake(&g_n.state);
+        }
+    }
+}
+
+static void fork_prepare(void)
+{
+    atomic_store(&g_forking, true);
+    for (int i = 0; i < 1000 && atomic_load(&g_inflight) > 0; i++) {
+        struct timespec ms = {0, 10000};
+        nanosleep(&ms, NULL); /* a handler is a few microseconds; 10 ms at most */
+    }
+}
+
+static void fork_parent(void) { atomic_store(&g_forking, false); }
+
+static void fork_child(void)
+{
+    atomic_store(&g_inflight, 0);
+    atomic_store(&g_forking, false);
+    g_n.pid = getpid();
+    cp__pyn_forget();
+}
+
+/* ---- the sampler's side ------------------------------------------------- */
+
+static bool send(pid_t tid, uint32_t value)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = atomic_load(&g_n.signo);
+    si.si_code = SI_QUEUE;
+    si.si_pid = g_n.pid;
+    si.si_uid = g_n.uid;
+    si.si_value.sival_ptr = (void *)(uintptr_t)value;
+    return syscall(SYS_rt_tgsigqueueinfo, g_n.pid, tid, si.si_signo, &si) == 0;
+}
+
+bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample *out)
+{
+    out->npcs = 0;
+    out->npy = out->py_omitted = 0;
+    out->g.count = 0;
+    if (!atomic_load(&g_n.ready) || tid <= 0)
+        return false;
+    if ((atomic_load(&g_n.state) & 3u) == PH_FILL)
+        return false; /* an earlier handler is still writing: skip, never wait */
+    uint32_t seq = (g_n.seq + 1) & SEQ_MASK, req = word(seq, PH_REQ);
+    g_n.seq = seq;
+    g_n.ts = ts;
+    g_n.thread_id = thread_id;
+    g_n.cap = out->g.cap < CP_PYN_PY_MAX ? out->g.cap : CP_PYN_PY_MAX;
+    atomic_store(&g_n.state, req);
+    atomic_fetch_add(&g_n.requests, 1);
+    if (!send(tid, MAGIC | seq)) {
+        atomic_store(&g_n.state, word(seq, PH_IDLE));
+        return false;
+    }
+    /* A thread that is runnable but not running (a loaded machine) answers
+     * when it next gets a CPU: wait for it, within the tick's budget. */
+    int64_t start = mono_ns(), limit = TICK_WAIT_NS - g_n.tick_waited;
+    limit = limit < WAIT_NS ? (limit > 0 ? limit : 0) : WAIT_NS;
+    for (;;) {
+        uint32_t cur = atomic_load(&g_n.state);
+        int64_t waited = mono_ns() - start;
+        if (cur == word(seq, PH_READY))
+            break;
+        if (cur == req && waited >= limit) {
+            uint32_t want = req;
+            if (atomic_compare_exchange_strong(&g_n.state, &want, word(seq, PH_IDLE))) {
+                atomic_fetch_add(&g_n.timeouts, 1);
+                g_n.tick_waited += waited;
+                return false;
+            }
+            continue; /* claimed meanwhile */
+        }
+        if (cur == word(seq, PH_FILL) && waited >= FILL_WAIT_NS) {
+            atomic_fetch_add(&g_n.timeouts, 1);
+            return false; /* the next capture waits for it to leave FILL */
+        }
+        futex_wait(&g_n.state, cur, (cur == req ? limit : FILL_WAIT_NS) - waited);
+    }
+    g_n.tick_waited += mono_ns() - start;
+    out->npcs = g_n.n;
+    memcpy(out->pcs, g_n.pcs, (size_t)g_n.n * sizeof *out->pcs);
+    if (g_n.npy > 0 && out->py != NULL && g_n.ngroups <= out->g.cap) {
+        out->npy = g_n.npy;
+        out->py_omitted = g_n.py_omitted;
+        memcpy(out->py, g_n.py, g_n.npy * sizeof *out->py);
+        out->g.count = g_n.ngroups;
+        memcpy(out->g.n, g_n.groups, g_n.ngroups * sizeof *out->g.n);
+    }
+    atomic_store(&g_n.state, word(seq, PH_IDLE));
+    atomic_fetch_add(&g_n.answered, 1);
+    return true;
+}
+
+void cp__pyn_tick_begin(void)
+{
+    struct sigaction cur;
+    int sig = atomic_load(&g_n.signo);
+    g_n.tick_waited = 0;
+    /* Someone installed their own handler on our signal since: leave it
+     * to them (our requests would run their handler) and stop asking. */
+    if (atomic_load(&g_n.ready) && sig > 0 && sigaction(sig, NULL, &cur) == 0 &&
+        (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_signal)) {
+        atomic_store(&g_n.ready, false);
+        cp_log(CP_LOG_WARN, "native_frames: signal %d was taken over by another handler; "
+               "Python frames only from now on", sig);
+    }
+}
+
+void cp__pyn_forget(void)
+{
+    atomic_store(&g_n.state, 0);
+    g_n.seq = 0;
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static bool take_signal(void)
+{
+    struct sigaction old, sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    /* The low real-time signals are left to libraries that hard-code
+     * SIGRTMIN+n; one nobody handles is taken, and kept for the life of the
+     * process: a default real-time disposition would kill it if a late
+     * request arrived after a restore. */
+    for (int s = SIGRTMAX - 3; s >= SIGRTMIN + 8; s--) {
+        if (sigaction(s, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+            (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
+            continue;
+        if (sigaction(s, &sa, NULL) == 0) {
+            atomic_store(&g_n.signo, s);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cp__pyn_start(void)
+{
+    static bool tried;
+    if (tried)
+        return atomic_load(&g_n.ready);
+    tried = true;
+    void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    cp_frame f = {0};
+    if (eval == NULL || cp_native_init() != CP_OK) {
+        cp_log(CP_LOG_WARN, "native_frames: the native unwinder is unavailable here; "
+               "Python frames only");
+        return false;
+    }
+    cp_native_symbolize((uintptr_t)eval, false, &f);
+    if (f.module == NULL || strncmp(f.name, "_PyEval_EvalFrameDefault", 24) != 0) {
+        cp_log(CP_LOG_WARN, "native_frames: cannot name the interpreter's eval loop "
+               "(stripped?); Python frames only");
+        return false;
+    }
+    g_n.interp_module = f.module;
+    if (!cp_native_function_extent((uintptr_t)eval, &g_n.eval_lo, &g_n.eval_hi))
+        g_n.eval_lo = g_n.eval_hi = 0; /* then the whole stack is unwound */
+    g_n.pid = getpid();
+    g_n.uid = getuid();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (!take_signal()) {
+        cp_log(CP_LOG_WARN, "native_frames: no free real-time signal; Python frames only");
+        return false;
+    }
+    atomic_store(&g_n.ready, true);
+    return true;
+}
+
+bool cp__pyn_ready(void) { return atomic_load(&g_n.ready); }
+
+int cp__pyn_signal(void) { return atomic_load(&g_n.signo); }
+
+/* ---- merging ------------------------------------------------------------ */
+
+void cp__pyn_new_epoch(void)
+{
+    memset(g_n.classes, 0, sizeof g_n.classes);
+}
+
+static int classify(uintptr_t pc, bool ret)
+{
+    uintptr_t key = ret ? pc - 1 : pc;
+    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 52) & (CLASS_SLOTS - 1);
+    if (g_n.classes[i].pc == key && g_n.classes[i].cls != CL_NONE)
+        return g_n.classes[i].cls;
+    cp_frame f = {0};
+    cp_native_symbolize(pc, ret, &f);
+    int cls = CL_OTHER;
+    if (f.module != NULL && g_n.interp_module != NULL && strcmp(f.module, g_n.interp_module) == 0)
+        cls = f.name != NULL && strncmp(f.name, "_PyEval_EvalFrameDefault", 24) == 0 ? CL_EVAL : CL_INTERP;
+    g_n.classes[i].pc = key;
+    g_n.classes[i].cls = cls;
+    return cls;
+}
+
+typedef struct outbuf {
+    cp_rawframe *f;
+    uint32_t n, cap, over;
+} outbuf;
+
+static void push(outbuf *o, cp_rawframe f)
+{
+    if (o->n < o->cap)
+        o->f[o->n++] = f;
+    else
+        o->over++;
+}
+
+static cp_rawframe native(uintptr_t pc, int i)
+{
+    return (cp_rawframe){(uint64_t)pc, CP_RAW_NATIVE, i > 0};
+}
+
+uint32_t cp__pyn_merge(const uintptr_t *pcs, int npcs, const cp_rawframe *py, uint32_t npy,
+                       uint32_t py_omitted, const cp_evalgroups *g, cp_rawframe *out, uint32_t cap,
+                       uint32_t *omitted)
+{
+    outbuf o = {out, 0, cap, 0};
+    uint32_t pi = 0, gi = 0;
+    for (int i = 0; i < npcs; i++) {
+        int cls = classify(pcs[i], i > 0);
+        if (cls == CL_INTERP)
+            continue; /* call plumbing; its time is the Python line's */
+        if (cls != CL_EVAL) {
+            push(&o, native(pcs[i], i));
+            continue;
+        }
+        if (gi < g->count)
+            for (uint32_t k = g->n[gi++]; k > 0 && pi < npy; k--)
+                push(&o, py[pi++]);
+        if (gi >= g->count)
+            break; /* what lies below is the thread's start-up */
+    }
+    /* Calls the unwind did not reach (it stopped early). */
+    while (pi < npy)
+        push(&o, py[pi++]);
+    *omitted = o.over + py_omitted;
+    return o.n;
+}
+
+uint32_t cp__pyn_native_only(const uintptr_t *pcs, int npcs, cp_rawframe *out, uint32_t cap,
+                             uint32_t *omitted)
+{
+    outbuf o = {out, 0, cap, 0};
+    for (int i = 0; i < npcs; i++)
+        push(&o, native(pcs[i], i));
+    *omitted = o.over;
+    return o.n;
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+void cp__pyn_count_native_thread(void) { atomic_fetch_add(&g_n.native_threads, 1); }
+
+void cp__pyn_stats_get(cp_pyn_stats *out)
+{
+    out->requests = atomic_load(&g_n.requests);
+    out->answered = atomic_load(&g_n.answered);
+    out->timeouts = atomic_load(&g_n.timeouts);
+    out->native_threads = atomic_load(&g_n.native_threads);
+}
+
+/* The counters as JSON into buf. */
+static void stats_json(char *buf, size_t n)
+{
+    cp_native_stats st;
+    cp_pyn_stats p;
+    cp_native_stats_get(&st);
+    cp__pyn_stats_get(&p);
+    snprintf(buf, n,
+             "{\"enabled\":%s,\"requests\":%llu,\"answered\":%llu,\"timeouts\":%llu,"
+             "\"native_threads\":%llu,\"unwinds\":%llu,\"frames\":%llu,"
+             "\"stopped\":{\"end\":%llu,\"truncated\":%llu,\"unknown_pc\":%llu,"
+             "\"no_unwind_info\":%llu,\"error\":%llu},\"objects\":%llu,\"symbols_cached\":%llu}",
+             atomic_load(&g_n.ready) ? "true" : "false", (unsigned long long)p.requests,
+             (unsigned long long)p.answered, (unsigned long long)p.timeouts,
+             (unsigned long long)p.native_threads,
+             (unsigned long long)st.unwinds, (unsigned long long)st.frames,
+             (unsigned long long)st.stops[CP_UNWIND_END], (unsigned long long)st.stops[CP_UNWIND_TRUNCATED],
+             (unsigned long long)st.stops[CP_UNWIND_UNKNOWN_PC], (unsigned long long)st.stops[CP_UNWIND_NO_INFO],
+             (unsigned long long)st.stops[CP_UNWIND_ERROR], (unsigned long long)st.modules,
+             (unsigned long long)st.symbols_cached);
+}
+
+void cp__pyn_publish(void)
+{
+    char json[768];
+    if (!atomic_load(&g_n.ready))
+        return;
+    stats_json(json, sizeof json);
+    cp_runtime_info_set("native_stacks", json);
+}
+
+const char *cp__pyn_stats_json(void)
+{
+    static char json[768];
+    stats_json(json, sizeof json);
+    return json;
+}

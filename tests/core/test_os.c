@@ -1,0 +1,146 @@
+/*
+ * test_os.c — the OS helper layer (contprof_os.h) on real threads and
+ * descriptors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "contprof.h"
+#include "contprof_os.h"
+
+static void burn_ms(int ms)
+{
+    int64_t until = cp_os_thread_cpu_ns(cp_os_gettid()) + (int64_t)ms * 1000000;
+    while (cp_os_thread_cpu_ns(cp_os_gettid()) < until) {
+    }
+}
+
+static atomic_int g_tid;
+static atomic_bool g_all_blocked, g_go;
+
+static void *worker(void *arg)
+{
+    sigset_t cur;
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    atomic_store(&g_all_blocked, sigismember(&cur, SIGPROF) && sigismember(&cur, SIGINT) &&
+                                     sigismember(&cur, SIGUSR1) && sigismember(&cur, SIGRTMIN));
+    burn_ms(30);
+    atomic_store(&g_tid, cp_os_gettid());
+    while (!atomic_load(&g_go))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return arg;
+}
+
+/* Another thread's CPU clock by tid; the new thread's mask; the thread
+ * list; the caller's mask untouched. */
+static void test_threads(void **state)
+{
+    sigset_t before, after;
+    pthread_sigmask(SIG_SETMASK, NULL, &before);
+    pthread_t t;
+    assert_int_equal(cp_os_thread_start(&t, worker, NULL, "cp-os-test"), 0);
+    pthread_sigmask(SIG_SETMASK, NULL, &after);
+    assert_int_equal(sigismember(&after, SIGPROF), sigismember(&before, SIGPROF));
+    while (!atomic_load(&g_tid))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    pid_t tid = atomic_load(&g_tid);
+    assert_true(atomic_load(&g_all_blocked));
+    int64_t cpu = cp_os_thread_cpu_ns(tid);
+    assert_true(cpu >= 30000000 && cpu < 5000000000LL);
+    pid_t tids[64];
+    long n = cp_os_list_threads(tids, 64);
+    assert_true(n >= 2 && n <= 64);
+    bool saw_self = false, saw_worker = false;
+    for (long i = 0; i < n; i++) {
+        saw_self |= tids[i] == cp_os_gettid();
+        saw_worker |= tids[i] == tid;
+    }
+    assert_true(saw_self && saw_worker);
+    assert_int_equal(cp_os_list_threads(tids, 1), n); /* the count even when truncated */
+    atomic_store(&g_go, true);
+    assert_true(cp_os_join_until(t, cp_now_ns() + 5000000000LL));
+    /* gone: the kernel may release the task a moment after the join
+     * returns (the futex is cleared before the task is reaped) */
+    int64_t gone = cp_os_thread_cpu_ns(tid);
+    for (int i = 0; i < 2000 && gone != -1; i++) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        gone = cp_os_thread_cpu_ns(tid);
+    }
+    assert_int_equal(gone, -1);
+    assert_int_equal(cp_os_thread_cpu_ns(0x3fffffff), -1); /* would alias another clock */
+    assert_int_equal(cp_os_thread_cpu_ns(0), -1);
+}
+
+static void *sleeper(void *arg)
+{
+    nanosleep(&(struct timespec){0, 300 * 1000000}, NULL);
+    return arg;
+}
+
+/* Timed waits end at their monotonic deadline. */
+static void test_timed_waits(void **state)
+{
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    assert_int_equal(cp_os_cond_init_monotonic(&cv), 0);
+    pthread_mutex_lock(&mu);
+    int64_t t0 = cp_now_ns();
+    int rc;
+    while ((rc = cp_os_cond_wait_until(&cv, &mu, t0 + 50000000)) == 0) {
+    }
+    int64_t took = cp_now_ns() - t0;
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(took >= 50000000 && took < 2000000000);
+    pthread_mutex_lock(&mu);
+    assert_int_equal(cp_os_cond_wait_until(&cv, &mu, -5), ETIMEDOUT); /* past: at once */
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&cv);
+    pthread_t t;
+    assert_int_equal(cp_os_thread_start(&t, sleeper, NULL, NULL), 0);
+    assert_false(cp_os_join_until(t, cp_now_ns() + 20000000)); /* still sleeping */
+    assert_true(cp_os_join_until(t, cp_now_ns() + 5000000000LL));
+}
+
+/* Descriptors move above the floor, close-on-exec, original closed; a
+ * descriptor reused for another file is recognised. */
+static void test_fds(void **state)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    int high = cp_os_fd_move_high(fd, 200);
+    assert_true(high >= 200);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* the low one is closed */
+    assert_true(fcntl(high, F_GETFD) & FD_CLOEXEC);
+    assert_true(cp_os_fd_is(high, (uint64_t)st.st_dev, (uint64_t)st.st_ino));
+    close(high); /* as a daemon's closefrom would */
+    int other = open("/proc/self/stat", O_RDONLY);
+    assert_true(dup2(other, high) == high);
+    assert_false(cp_os_fd_is(high, (uint64_t)st.st_dev, (uint64_t)st.st_ino));
+    close(other);
+    close(high);
+    assert_int_equal(cp_os_fd_move_high(-1, 200), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_timed_waits),
+        cmocka_unit_test(test_fds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
