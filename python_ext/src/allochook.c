@@ -38,6 +38,8 @@
 #define TABLE_CAP (1u << TABLE_BITS) /* hash slots, 2x the tracked cap */
 #define NIL UINT32_MAX
 #define ALLOC_RING_SLOTS 1024
+#define OVF_SLOTS 1024  /* merged overflow samples (power of two)       */
+#define OVF_PROBES 32
 
 /* ---- state --------------------------------------------------------------- */
 
@@ -78,6 +80,19 @@ static struct {
     atomic_flag ring_lock;
     cp_rawring ring;
 } g_a = {.ring_lock = ATOMIC_FLAG_INIT};
+
+/* Samples the ring had no room for while the resolver waited for the GIL
+ * (300 threads queueing for it can keep it away for seconds), merged by
+ * (thread, stack): a burst repeats a few stacks many times. Written only
+ * by threads holding the main interpreter's GIL (OBJ/MEM hooks), emptied
+ * by the resolver under it, so it needs no lock. Its pages are touched
+ * only when the ring overflows. */
+static struct {
+    uint8_t *recs;   /* OVF_SLOTS samples of stride bytes              */
+    uint64_t *hash;  /* per slot, 0 = free                             */
+    cp_rawsample *scratch; /* one sample being merged                  */
+    size_t stride, used, cursor;
+} g_o;
 
 /* The live-heap table. Everything but home[] is under lock. */
 static struct {
@@ -376,6 +391,65 @@ static cp_rawsample *ring_claim(void)
     return s;
 }
 
+static cp_rawsample *ovf_at(size_t i)
+{
+    return (cp_rawsample *)(g_o.recs + i * g_o.stride);
+}
+
+static uint64_t stack_hash(const cp_rawsample *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ s->thread_id ^ (s->native_id << 32) ^ ((uint64_t)s->nframes << 48) ^ s->omitted;
+    for (uint32_t i = 0; i < s->nframes; i++) {
+        h = (h ^ s->frames[i].code) * 0x100000001b3ull;
+        h = (h ^ (uint32_t)s->frames[i].offset ^ ((uint64_t)(uint32_t)s->frames[i].firstlineno << 32)) * 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    return h ? h : 1;
+}
+
+/* Add s to the overflow table (GIL held). False when its probe run is
+ * full of other stacks: the sample is lost. */
+static bool ovf_merge(const cp_rawsample *s)
+{
+    if (!g_o.recs)
+        return false;
+    uint64_t h = stack_hash(s);
+    size_t fb = s->nframes * sizeof(cp_rawframe);
+    for (size_t k = 0; k < OVF_PROBES; k++) {
+        size_t i = (h + k) & (OVF_SLOTS - 1);
+        cp_rawsample *o = ovf_at(i);
+        if (g_o.hash[i] == 0) {
+            memcpy(o, s, sizeof *s + fb);
+            g_o.hash[i] = h;
+            g_o.used++;
+            return true;
+        }
+        if (g_o.hash[i] == h && o->thread_id == s->thread_id && o->native_id == s->native_id &&
+            o->nframes == s->nframes && o->omitted == s->omitted && memcmp(o->frames, s->frames, fb) == 0) {
+            o->alloc_bytes += s->alloc_bytes;
+            o->alloc_n += s->alloc_n;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cp__alloc_overflow_take(cp_rawsample *dst)
+{
+    for (size_t k = 0; g_o.used > 0 && k < OVF_SLOTS; k++) {
+        size_t i = (g_o.cursor + k) & (OVF_SLOTS - 1);
+        if (!g_o.hash[i])
+            continue;
+        cp_rawsample *o = ovf_at(i);
+        memcpy(dst, o, sizeof *o + o->nframes * sizeof(cp_rawframe));
+        g_o.hash[i] = 0;
+        g_o.used--;
+        g_o.cursor = i + 1;
+        return true;
+    }
+    return false;
+}
+
 /* Record block p of n requested bytes (domain d) as a sample. */
 static void record(void *p, size_t n, int d, const cp_tsinfo *ti)
 {
@@ -387,13 +461,17 @@ static void record(void *p, size_t n, int d, const cp_tsinfo *ti)
     uint32_t r = g_a.heap ? heap_reserve((uintptr_t)p) : NIL;
     cp_rawsample *h = r != NIL ? payload_at(r) : NULL;
     cp_rawsample *s = g_a.alloc ? ring_claim() : NULL;
-    if (g_a.alloc && !s)
-        cp_metrics_add_dropped(1);
-    cp_rawsample *dst = s ? s : h;
+    /* No ring slot: a GIL holder merges it into the overflow table. */
+    bool merge = g_a.alloc && !s && d != D_RAW;
+    cp_rawsample *dst = s ? s : h ? h : merge ? g_o.scratch : NULL;
     if (dst)
         fill(dst, ti, bytes, count);
     if (s && h)
         memcpy(h, s, sizeof *s + s->nframes * sizeof(cp_rawframe));
+    if (g_a.alloc && !s && !(merge && dst && ovf_merge(dst)))
+        cp_metrics_add_dropped(1);
+    else if (merge && g_o.used == 1)
+        cp__resolver_kick();
     if (h)
         heap_publish(r);
     if (s) {
@@ -747,7 +825,23 @@ static bool ring_storage(uint32_t max_frames)
     cp__ring_free(&g_a.ring);
     bool ok = cp__ring_init(&g_a.ring, ALLOC_RING_SLOTS, max_frames, 0);
     spin_unlock(&g_a.ring_lock);
-    return ok;
+    free(g_o.recs);
+    free(g_o.hash);
+    free(g_o.scratch);
+    g_o.stride = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
+    g_o.recs = calloc(OVF_SLOTS, g_o.stride); /* untouched until an overflow */
+    g_o.hash = calloc(OVF_SLOTS, sizeof *g_o.hash);
+    g_o.scratch = malloc(g_o.stride);
+    g_o.used = g_o.cursor = 0;
+    if (!g_o.recs || !g_o.hash || !g_o.scratch) {
+        free(g_o.recs);
+        free(g_o.hash);
+        free(g_o.scratch);
+        g_o.recs = NULL;
+        g_o.hash = NULL;
+        g_o.scratch = NULL;
+    }
+    return ok && g_o.recs;
 }
 
 int cp__alloc_start(const cp_alloc_opts *o)
@@ -870,6 +964,9 @@ void cp__alloc_after_fork(void)
     atomic_flag_clear(&g_a.ring_lock);
     atomic_store(&g_a.ring.head, 0);
     atomic_store(&g_a.ring.tail, 0);
+    if (g_o.hash)
+        memset(g_o.hash, 0, OVF_SLOTS * sizeof *g_o.hash);
+    g_o.used = 0;
     tl_inited = false;
     tl_countdown = 0;
 }

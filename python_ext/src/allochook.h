@@ -46,6 +46,10 @@ void cp__alloc_stop(void);
 /* Sampled allocations waiting for the resolver (NULL before start). */
 cp_rawring *cp__alloc_ring(void);
 
+/* Move one merged overflow sample (see allochook.c) into dst, which has
+ * room for max_frames frames. False when there is none. GIL held. */
+bool cp__alloc_overflow_take(cp_rawsample *dst);
+
 /* Copy of the live sampled blocks' stacks and weights (heap-space in
  * alloc_bytes, heap-live-samples in alloc_n). Caller frees with free();
  * *n receives the count; the stride between entries is *stride bytes.

@@ -45,9 +45,29 @@ int cp__pyev_init(uint32_t max_frames)
     free(g_e.recs);
     g_e.n = 0;
     g_e.rec_size = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
-    g_e.recs = calloc(EV_SLOTS, g_e.rec_size);
+    g_e.recs = calloc(EV_SLOTS + 1, g_e.rec_size); /* + a spare (see merge) */
     g_e.max_frames = g_e.recs ? max_frames : 0;
     return g_e.recs ? CP_OK : CP_ENOMEM;
+}
+
+/* Add event s to a buffered one of the same kind, label, thread and
+ * stack (their code objects are already kept alive). False when none. */
+static bool merge(const cp_rawsample *s, cp_pyev_kind kind, int64_t value, int64_t count, const char *label)
+{
+    size_t fb = s->nframes * sizeof(cp_rawframe);
+    for (size_t i = g_e.n; i-- > 0;) { /* the newest are the likeliest */
+        ev_meta *m = &g_e.meta[i];
+        const cp_rawsample *o = rec_at(i);
+        if (m->kind == kind && o->thread_id == s->thread_id && o->native_id == s->native_id &&
+            o->nframes == s->nframes && o->omitted == s->omitted && strncmp(m->label, label, LABEL_MAX - 1) == 0 &&
+            memcmp(o->frames, s->frames, fb) == 0) {
+            m->value += value;
+            m->count += count;
+            cp_metrics_add_taken(1);
+            return true;
+        }
+    }
+    return false;
 }
 
 void cp__pyev_record(cp_pyev_kind kind, int64_t value, int64_t count, const char *label)
@@ -67,11 +87,11 @@ void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const
     if (!g_e.recs || !ts || !cp__ts_read((uintptr_t)ts, true, &ti) ||
         ti.interp != (uintptr_t)PyInterpreterState_Main())
         return;
-    if (g_e.n == EV_SLOTS) {
-        cp_metrics_add_dropped(1);
-        return;
-    }
-    cp_rawsample *s = rec_at(g_e.n);
+    /* A full buffer (the resolver is waiting for the GIL: hundreds of
+     * threads queueing for it keep it away for seconds) takes the event
+     * into the spare record, to be merged into an equal one. */
+    bool full = g_e.n == EV_SLOTS;
+    cp_rawsample *s = rec_at(full ? EV_SLOTS : g_e.n);
     memset(s, 0, sizeof *s);
     s->thread_id = ti.thread_id;
     s->native_id = ti.native_id;
@@ -79,6 +99,12 @@ void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const
     if (skip > 0 && s->nframes > skip) { /* leaf first: drop the recorder's own frames */
         memmove(s->frames, s->frames + skip, (s->nframes - skip) * sizeof s->frames[0]);
         s->nframes -= skip;
+    }
+    if (full) {
+        if (!merge(s, kind, value, count, label ? label : ""))
+            cp_metrics_add_dropped(1);
+        cp_metrics_add_hook_ns(cp_now_ns() - t0);
+        return;
     }
     for (uint32_t i = 0; i < s->nframes; i++)
         cp__codekeep_seen(s->frames[i].code); /* alive until the resolver names it */

@@ -42,6 +42,7 @@ static struct {
     uint32_t max_frames;
     cp_frame *frames;
     uint32_t *ids; /* frames' core dictionary ids, for cp_add_sample_ids */
+    cp_rawsample *ovf; /* one merged overflow allocation sample */
     /* thread handshake */
     pthread_t thr;
     pthread_mutex_t mu;
@@ -255,6 +256,17 @@ static void drain_ring(cp_rawring *r)
     }
 }
 
+/* Allocation samples merged while the ring was full (allochook.c). */
+static void drain_alloc_overflow(void)
+{
+    while (g_r.ovf && cp__alloc_overflow_take(g_r.ovf)) {
+        int64_t v[CP_V__COUNT] = {0};
+        v[CP_V_ALLOC_SPACE] = g_r.ovf->alloc_bytes;
+        v[CP_V_ALLOC_SAMPLES] = g_r.ovf->alloc_n;
+        add_one(g_r.ovf, v);
+    }
+}
+
 static void add_heap(void)
 {
     size_t n, stride;
@@ -334,6 +346,7 @@ void cp__resolver_drain(bool with_heap)
     refresh_thread_names();
     drain_ring(cp__sampler_ring());
     drain_ring(cp__alloc_ring());
+    drain_alloc_overflow();
     cp__pyev_drain();
     cp__codekeep_release(false); /* what died long enough ago is resolved */
     if (with_heap) {
@@ -417,11 +430,13 @@ static bool alloc_buffers(uint32_t max_frames)
     if (g_r.max_frames != max_frames) {
         free(g_r.frames);
         free(g_r.ids);
+        free(g_r.ovf);
         g_r.frames = calloc(max_frames, sizeof(cp_frame));
         g_r.ids = calloc(max_frames, sizeof(uint32_t));
+        g_r.ovf = malloc(sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe));
         g_r.max_frames = max_frames;
     }
-    return g_r.frames != NULL && g_r.ids != NULL;
+    return g_r.frames != NULL && g_r.ids != NULL && g_r.ovf != NULL;
 }
 
 int cp__resolver_start(uint32_t max_frames)
