@@ -3,13 +3,13 @@ threading.RLock (hence Condition, Semaphore, queue.Queue) make locks of
 the native wrapper types in _contprof, which time contended acquires
 (see python_ext/src/pylock.c). Locks made before start() are not wrapped.
 
-asyncio.Lock (hence asyncio.Condition), Semaphore, BoundedSemaphore and
-Queue (with PriorityQueue, LifoQueue; get and put) are replaced by
-subclasses whose method is the original's fast path verbatim (no extra
-cost when it does not wait) and, when it must wait, times the suspended
-call and offers the wait to the same sampler. The subclasses are
-installed at start() if asyncio is imported, else as soon as
-asyncio.locks / asyncio.queues are.
+asyncio.Lock, Event, Condition, Semaphore, BoundedSemaphore and Queue
+(with PriorityQueue, LifoQueue; get and put, and join through the queue's
+own Event) are replaced by subclasses whose method is the original's fast
+path verbatim (no extra cost when it does not wait) and, when it must
+wait, times the suspended call and offers the wait to the same sampler.
+The subclasses are installed at start() if asyncio is imported, else as
+soon as asyncio.locks / asyncio.queues are.
 
 lock_name() is called by the native side once per lock, at its first
 sampled wait, with the acquiring Python frame still on top of the stack.
@@ -26,7 +26,7 @@ _state = {}
 
 # Containers the standard library builds around a lock: a lock found as
 # one of these attributes of a variable is named after the variable.
-_INNER = ("_lock", "mutex", "_cond", "_block")
+_INNER = ("_lock", "mutex", "_cond", "_block", "_finished")
 
 
 def _holds(value, lock, depth=0):
@@ -66,7 +66,8 @@ def _name_in(mapping, lock, deep=False):
     return None
 
 
-_LIBRARIES = ("/threading.py", "/queue.py", "/asyncio/locks.py", "/asyncio/queues.py")
+# (and this file: the asyncio subclasses' own frames)
+_LIBRARIES = ("/threading.py", "/queue.py", "/asyncio/locks.py", "/asyncio/queues.py", "/contprof/_locks.py")
 
 
 def _library(frame):
@@ -107,10 +108,13 @@ def lock_name(lock, site_file, site_line, skip=0):
 # ---- asyncio ---------------------------------------------------------------
 
 def _site(depth):
-    """(base file name, line) of the first frame above depth outside asyncio."""
+    """(base file name, line) of the first frame above depth outside asyncio
+    and this file (a Queue's Event, a Condition's Lock: made by the
+    subclass's __init__ through asyncio's)."""
     try:
         f = sys._getframe(depth)
-        while f is not None and "/asyncio/" in f.f_code.co_filename:
+        while f is not None and ("/asyncio/" in f.f_code.co_filename or
+                                 f.f_code.co_filename.endswith("/contprof/_locks.py")):
             f = f.f_back
         if f is not None:
             return f.f_code.co_filename.rsplit("/", 1)[-1], f.f_lineno
@@ -138,6 +142,8 @@ def _async_lock_class(base):
                 return True
             t0 = monotonic_ns()
             r = await base.acquire(self)
+            if sys._getframe(1).f_code in _REACQUIRE:
+                return r  # a Condition's re-acquire: part of the condition's wait
             s = hit(monotonic_ns() - t0)
             if s is not None:
                 # charged to the awaiting code: past this frame and
@@ -154,6 +160,11 @@ def _async_lock_class(base):
 
     Lock.__module__, Lock.__qualname__, Lock.__doc__ = base.__module__, base.__qualname__, base.__doc__
     return Lock
+
+
+# Code of the original Condition.wait, whose re-acquire of the lock the
+# Lock above leaves to the condition's timed wait.
+_REACQUIRE = set()
 
 
 def _waited(obj, t0, monotonic_ns):
@@ -176,13 +187,17 @@ class _Standin(type):
     """Metaclass of the subclasses below: they stand in for their base in
     isinstance/issubclass (asyncio's BoundedSemaphore and PriorityQueue
     derive from the original Semaphore and Queue, and objects made before
-    start() are of the original classes)."""
+    start() are of the original classes). A user's subclass of one of
+    them (class MyQueue(asyncio.Queue)) has this metaclass too, and checks
+    as usual."""
 
     def __instancecheck__(cls, obj):
-        return isinstance(obj, cls._cp_base)
+        base = cls.__dict__.get("_cp_base")
+        return isinstance(obj, base) if base is not None else type.__instancecheck__(cls, obj)
 
     def __subclasscheck__(cls, sub):
-        return issubclass(sub, cls._cp_base)
+        base = cls.__dict__.get("_cp_base")
+        return issubclass(sub, base) if base is not None else type.__subclasscheck__(cls, sub)
 
 
 def _standin(base, methods):
@@ -236,9 +251,44 @@ def _async_queue_class(base):
     return _standin(base, {"get": get, "put": put})
 
 
-# module -> (class name, subclass maker), patched in this order
+async def _timed(obj, call):
+    """await call(obj) (the original's method, about to suspend), its wait
+    from here until it returns or raises (a timeout's cancellation ends a
+    wait too) offered to the sampler."""
+    t0 = time.monotonic_ns()
+    try:
+        return await call(obj)
+    finally:
+        _waited(obj, t0, time.monotonic_ns)
+
+
+def _async_event_class(base):
+    async def wait(self):
+        if self._value:  # the original's fast path
+            return True
+        return await _timed(self, base.wait)
+
+    return _standin(base, {"wait": wait})
+
+
+def _async_condition_class(base):
+    _REACQUIRE.add(base.wait.__code__)
+
+    async def wait(self):
+        # No fast path: the original always suspends, or raises at once
+        # when the lock is not held. wait_for() waits in wait().
+        if not self.locked():
+            return await base.wait(self)
+        return await _timed(self, base.wait)
+
+    return _standin(base, {"wait": wait})
+
+
+# module -> (class name, subclass maker), patched in this order; a Queue's
+# join() waits on its Event (_finished), named after the queue
 _ASYNC = {
-    "asyncio.locks": (("Lock", _async_lock_class), ("Semaphore", _async_semaphore_class),
+    "asyncio.locks": (("Lock", _async_lock_class), ("Event", _async_event_class),
+                      ("Condition", _async_condition_class), ("Semaphore", _async_semaphore_class),
                       ("BoundedSemaphore", _async_semaphore_class)),
     "asyncio.queues": (("Queue", _async_queue_class), ("PriorityQueue", _async_queue_class),
                        ("LifoQueue", _async_queue_class)),
