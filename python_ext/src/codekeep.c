@@ -2,11 +2,16 @@
  * codekeep.c — keep recently sampled code objects alive for a few seconds
  * past their last reference (see codekeep.h).
  *
- * seen[]: a direct-mapped table the sampler thread stamps (address, time)
- * for every code object of every stack it emits or coalesces into. Read by
- * the deallocator wrapper, which may run on any thread: a torn or stale
- * entry only makes it keep a code object it did not need to, or free one
- * the sampler saw just before a colliding address replaced it.
+ * seen[]: a set-associative table the sampler thread stamps (address,
+ * time) for every code object it reads and every stack it emits or
+ * coalesces into. A stamp goes to the address's own entry in its set, or
+ * replaces the set's oldest: a direct-mapped table let a module body that
+ * shared its slot with a code object of the stack importing it (stamped
+ * every tick) lose its stamp and die unkept, and the next code object
+ * took its address. Read by the deallocator wrapper, which may run on any
+ * thread: a torn or stale entry only makes it keep a code object it did
+ * not need to; a code object is freed although seen only when more code
+ * objects than a set holds were seen within KEEP of each other.
  * kept[]: a FIFO of the code objects kept, in death order; touched only
  * with our interpreter's GIL held.
  */
@@ -23,6 +28,7 @@
 #endif
 
 #define SEEN_CAP 16384          /* power of two */
+#define SEEN_WAYS 8             /* entries per set; a set is two cache lines */
 #define KEEP_CAP 4096           /* code objects kept at once; more die at once */
 #define KEEP_NS (10LL * 1000000000LL)
 
@@ -51,23 +57,57 @@ static int64_t mono_ns(void)
     return cp_now_ns();
 }
 
-static size_t seen_slot(uint64_t addr)
+/* The first entry of addr's set. */
+static seen_entry *seen_set(uint64_t addr)
 {
-    return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 50) & (SEEN_CAP - 1);
+    size_t set = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (SEEN_CAP / SEEN_WAYS - 1);
+    return &g_k.seen[set * SEEN_WAYS];
 }
 
 void cp__codekeep_seen(uint64_t addr)
 {
-    seen_entry *e = &g_k.seen[seen_slot(addr)];
-    atomic_store_explicit(&e->when_ns, mono_ns(), memory_order_relaxed);
-    atomic_store_explicit(&e->addr, addr, memory_order_relaxed);
+    if (!addr)
+        return;
+    seen_entry *set = seen_set(addr);
+    int64_t now = mono_ns();
+    /* Claiming an entry is a compare-and-swap: stamps come from the sampler
+     * and from threads that sample allocations or events, and two of them
+     * must not both take one entry. Bounded: a lost race only costs what a
+     * full set costs. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        seen_entry *victim = NULL;
+        uint64_t victim_addr = 0;
+        int64_t oldest = INT64_MAX;
+        for (int i = 0; i < SEEN_WAYS; i++) {
+            uint64_t a = atomic_load_explicit(&set[i].addr, memory_order_acquire);
+            if (a == addr) {
+                atomic_store_explicit(&set[i].when_ns, now, memory_order_release);
+                return;
+            }
+            int64_t w = a ? atomic_load_explicit(&set[i].when_ns, memory_order_relaxed) : INT64_MIN;
+            if (w < oldest) {
+                oldest = w;
+                victim = &set[i];
+                victim_addr = a;
+            }
+        }
+        /* The time first: a reader that sees the new address sees it too
+         * (the victim's old address briefly looks fresh: kept, not lost). */
+        atomic_store_explicit(&victim->when_ns, now, memory_order_release);
+        if (atomic_compare_exchange_strong_explicit(&victim->addr, &victim_addr, addr, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return;
+    }
 }
 
 static bool recently_seen(PyObject *op, int64_t now)
 {
-    seen_entry *e = &g_k.seen[seen_slot((uint64_t)(uintptr_t)op)];
-    return atomic_load_explicit(&e->addr, memory_order_relaxed) == (uint64_t)(uintptr_t)op &&
-           now - atomic_load_explicit(&e->when_ns, memory_order_relaxed) < KEEP_NS;
+    const seen_entry *set = seen_set((uint64_t)(uintptr_t)op);
+    for (int i = 0; i < SEEN_WAYS; i++)
+        if (atomic_load_explicit(&set[i].addr, memory_order_acquire) == (uint64_t)(uintptr_t)op &&
+            now - atomic_load_explicit(&set[i].when_ns, memory_order_acquire) < KEEP_NS)
+            return true;
+    return false;
 }
 
 static PyThreadState *tstate_unchecked(void)
@@ -86,6 +126,11 @@ static void keep_dealloc(PyObject *op)
     if (atomic_load_explicit(&g_k.enabled, memory_order_relaxed) && op != g_k.releasing) {
         PyThreadState *ts = tstate_unchecked();
         int64_t now = mono_ns();
+        /* Pairs with the sampler's fence between its stamp and its liveness
+         * read (pywalk.c code_read): the reference count has reached zero
+         * (a store) before the stamp is looked at (a load), so either the
+         * sampler saw the object dead or we see its stamp. */
+        atomic_thread_fence(memory_order_seq_cst);
         if (ts && (uintptr_t)ts->interp == atomic_load(&g_k.interp) && g_k.head - g_k.tail < KEEP_CAP &&
             recently_seen(op, now)) {
             g_k.kept[g_k.head % KEEP_CAP] = (kept_entry){op, now};

@@ -7,6 +7,7 @@
 #include <Python.h>
 
 #include "pywalk.h"
+#include "codekeep.h"
 #include "pyoffsets.h"
 #include "saferead.h"
 
@@ -56,6 +57,7 @@ typedef struct walkbuf {
     codeinfo codes[CODE_CACHE];
     uint64_t gens[CP_WALK_GENS]; /* last walk's outermost generators, outer last */
     uint32_t ngens;
+    bool torn;            /* the last walk met a dead code object         */
 } walkbuf;
 
 static walkbuf g_sampler_w, g_self_w;
@@ -317,27 +319,47 @@ void cp__walk_hint_save(cp_walkhint *hint)
 
 /* ---- code objects ----------------------------------------------------- */
 
-static bool code_read(bool direct, uint64_t addr, codeinfo *ci)
+/* What a read of a code object's address found. */
+typedef enum { CODE_OK, CODE_NOT, CODE_DEAD } code_state;
+
+/* In safe mode the code object is stamped seen (codekeep) before it is
+ * read and must be alive in that read: then, should it die before its
+ * sample is resolved, the deallocator finds the stamp and keeps it (see
+ * the fence there). One found dead (its memory freed, reference count
+ * word gone, type word still there) ran a frame that has returned since
+ * the frame was read: CODE_DEAD, the walk is torn. */
+static code_state code_read(bool direct, uint64_t addr, codeinfo *ci)
 {
     const cp_pyoff *o = cp__pyoff();
     uint8_t b[BUF_MAX];
     size_t span = code_span(o);
     if (span > BUF_MAX)
-        return false;
-    if (direct)
+        return CODE_NOT;
+    if (direct) {
         memcpy(b, (const void *)(uintptr_t)addr, span);
-    else if (!cp__saferead(b, (uintptr_t)addr, span))
-        return false;
+    } else {
+        if (!addr || addr > USER_ADDR_MAX)
+            return CODE_NOT;
+        cp__codekeep_seen(addr);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!cp__saferead(b, (uintptr_t)addr, span))
+            return CODE_NOT;
+    }
     if (get_u64(b, offsetof(PyObject, ob_type)) != (uint64_t)(uintptr_t)&PyCode_Type)
-        return false;
+        return CODE_NOT;
+    /* A live object's first word is its reference count, at most 2^32
+     * even when immortal (as codecache.c's check). */
+    uint64_t refcnt = get_u64(b, 0);
+    if (!direct && (refcnt == 0 || refcnt > 0xFFFFFFFFull))
+        return CODE_DEAD;
     ci->addr = addr;
     ci->firstlineno = get_i32(b, o->co_firstlineno);
     ci->firsttraceable = o->co_firsttraceable == CP_OFF_NONE ? 0 : get_i32(b, o->co_firsttraceable);
-    return true;
+    return CODE_OK;
 }
 
 /* Code facts for addr; safe mode caches them (see cp__walk_new_epoch). */
-static bool code_info(walkbuf *wb, bool direct, uint64_t addr, codeinfo *ci)
+static code_state code_info(walkbuf *wb, bool direct, uint64_t addr, codeinfo *ci)
 {
     if (direct)
         return code_read(true, addr, ci);
@@ -345,13 +367,25 @@ static bool code_info(walkbuf *wb, bool direct, uint64_t addr, codeinfo *ci)
     codeinfo *slot = &wb->codes[(addr >> 4) & (CODE_CACHE - 1)];
     if (slot->addr == addr && slot->epoch == epoch) {
         *ci = *slot;
-        return true;
+        return CODE_OK;
     }
-    if (!code_read(false, addr, ci))
-        return false;
+    code_state st = code_read(false, addr, ci);
+    if (st != CODE_OK)
+        return st;
     ci->epoch = epoch;
     *slot = *ci;
-    return true;
+    return CODE_OK;
+}
+
+bool cp__walk_torn(void)
+{
+    return g_sampler_w.torn;
+}
+
+void cp__walk_forget(void)
+{
+    windows_reset(&g_sampler_w);
+    g_sampler_w.primed = false;
 }
 
 /* Entries of earlier epochs stop matching: no table to clear. */
@@ -368,7 +402,15 @@ static bool finish(walkbuf *wb, bool direct, const pending *p, cp_rawframe *out)
 {
     const cp_pyoff *o = cp__pyoff();
     codeinfo ci;
-    if (!code_info(wb, direct, p->code, &ci))
+    code_state st = code_info(wb, direct, p->code, &ci);
+    if (st == CODE_DEAD) {
+        /* Never a guess at what ran there: code 0 reads <unknown>. */
+        wb->torn = true;
+        *out = (cp_rawframe){0};
+        out->offset = -1;
+        return true;
+    }
+    if (st != CODE_OK)
         return false;
     out->code = p->code;
     out->firstlineno = ci.firstlineno;
@@ -455,6 +497,7 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
         if (!wb->primed)
             windows_reset(wb); /* windows are only trusted within one walk */
         wb->ngens = 0;
+        wb->torn = false;
     }
     if (o->fr_read > BUF_MAX)
         return 0;

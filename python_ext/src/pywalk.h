@@ -104,6 +104,13 @@ typedef struct cp_walkhint {
 uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint);
 void cp__walk_hint_save(cp_walkhint *hint);
 
+/* Did the sampler's last walk meet a code object that had died? Its thread
+ * returned from frames while they were read: they are of no one moment,
+ * and the dead one's frame is stored as code 0. cp__walk_forget drops the
+ * copies cp__walk_prefetch made, for a walk again from a fresh top. */
+bool cp__walk_torn(void);
+void cp__walk_forget(void);
+
 /* Forget cached code-object facts (sampler thread; call every few ticks so
  * a freed and reused address is not trusted for long). */
 void cp__walk_new_epoch(void);

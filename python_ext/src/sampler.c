@@ -52,6 +52,7 @@
 #define COALESCE_NS 1000000000LL /* idle wall time is emitted at least every 1 s */
 #define RING_SLOTS 4096      /* raw samples in flight; the resolver is kicked at a quarter */
 #define CODE_EPOCH_TICKS 10      /* walker's code cache lives this many ticks */
+#define CODE_EPOCH_NS 1000000000LL /* and at most this long: well within codekeep's KEEP */
 #define FULL_WALK_TICKS 50       /* re-walk the thread list at least this often */
 #define CPU_CHECKS_MAX 16        /* idle threads' CPU clocks read per tick   */
 #define HOT_DIV 16               /* "ran": used > interval/HOT_DIV of CPU    */
@@ -95,6 +96,7 @@ typedef struct sampler {
     cp_rawframe *stacks;
     cp_rawframe *scratch;       /* [max_frames]: a walk before it is kept  */
     uint64_t gen;
+    int64_t epoch_ns;           /* when the walker's code cache was emptied */
     /* The thread-state list as of the last full walk (see tick()). */
     uintptr_t list_head;
     uint64_t walks, last_walk_gen;
@@ -297,6 +299,14 @@ static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
     }
     uint32_t omitted = 0;
     uint32_t n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted, &now) : 0;
+    if (n && cp__walk_torn()) {
+        /* The thread returned from frames while they were read (a code
+         * object of one had died): read it again, once, from its top now. */
+        cp_tsinfo ti;
+        cp__walk_forget();
+        top = cp__ts_read(t->ts, false, &ti) && ti.thread_id == t->thread_id ? cp__ts_top(&ti, false) : 0;
+        n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted, &now) : 0;
+    }
     bool same_top = top == t->top && now.code == t->top_code && now.instr == t->top_instr, changed;
     t->stack_cpu = cpu;
     /* set_stack keeps the pending time when frames and task are unchanged. */
@@ -653,7 +663,10 @@ static tickctx make_ctx(unsigned what, int64_t now)
 static void tick(unsigned what, int64_t now)
 {
     uintptr_t head = (uintptr_t)PyInterpreterState_ThreadHead((PyInterpreterState *)g_s.o.interp);
-    if (++g_s.gen % CODE_EPOCH_TICKS == 0) {
+    /* A cached code fact is trusted without a read: only while the code
+     * object cannot have died and been let go by codekeep since. */
+    if (++g_s.gen % CODE_EPOCH_TICKS == 0 || now - g_s.epoch_ns >= CODE_EPOCH_NS) {
+        g_s.epoch_ns = now;
         cp__walk_new_epoch();
         if (g_s.o.native)
             cp__pyn_new_epoch();

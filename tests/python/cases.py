@@ -1418,8 +1418,10 @@ def case_cli_names(t):
     t.check(omitted, "no omitted-frames frame")
     go = shutil.which("go")
     if go:
-        f = sorted(glob.glob(os.path.join(t.tmp, "profiles", "*.pprof.gz")))[-1]
-        out = subprocess.run([go, "tool", "pprof", "-top", "-cum", f], stdout=subprocess.PIPE,
+        # All profiles, merged: the last alone can be the exit's, empty when
+        # the program ended just after a periodic upload.
+        fs = sorted(glob.glob(os.path.join(t.tmp, "profiles", "*.pprof.gz")))
+        out = subprocess.run([go, "tool", "pprof", "-top", "-cum"] + fs, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=60).stdout
         t.check("frames omitted>" in out and "<unknown>" not in out, "go tool pprof -top:\n%s", out)
 
