@@ -66,10 +66,15 @@ static seen_entry *seen_set(uint64_t addr)
 
 void cp__codekeep_seen(uint64_t addr)
 {
+    if (addr)
+        cp__codekeep_seen_at(addr, mono_ns());
+}
+
+void cp__codekeep_seen_at(uint64_t addr, int64_t now)
+{
     if (!addr)
         return;
     seen_entry *set = seen_set(addr);
-    int64_t now = mono_ns();
     /* Claiming an entry is a compare-and-swap: stamps come from the sampler
      * and from threads that sample allocations or events, and two of them
      * must not both take one entry. Bounded: a lost race only costs what a

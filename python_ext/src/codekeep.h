@@ -31,6 +31,9 @@ void cp__codekeep_stop(void);
 /* A sample (sampler thread, or a sampled allocation or event on any
  * thread) names the code object at addr. Lock-free. */
 void cp__codekeep_seen(uint64_t addr);
+/* The same with the caller's cp_now_ns() reading: one clock read for all
+ * the frames of a stack. */
+void cp__codekeep_seen_at(uint64_t addr, int64_t now);
 
 /* Let go of code objects kept longer than KEEP (all of them when all).
  * GIL held; may run deallocators. */

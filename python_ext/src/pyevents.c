@@ -106,8 +106,9 @@ void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const
         cp_metrics_add_hook_ns(cp_now_ns() - t0);
         return;
     }
+    int64_t seen_ns = cp_now_ns();
     for (uint32_t i = 0; i < s->nframes; i++)
-        cp__codekeep_seen(s->frames[i].code); /* alive until the resolver names it */
+        cp__codekeep_seen_at(s->frames[i].code, seen_ns); /* alive until the resolver names it */
     ev_meta *m = &g_e.meta[g_e.n++];
     m->kind = kind;
     m->value = value;

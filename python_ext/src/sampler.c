@@ -246,7 +246,7 @@ static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
      * one dies before the sample is resolved, codekeep holds it. */
     for (uint32_t i = 0; i < t->nframes; i++)
         if (t->stack[i].offset != CP_RAW_NATIVE)
-            cp__codekeep_seen(t->stack[i].code);
+            cp__codekeep_seen_at(t->stack[i].code, now);
     if (t->pend_wall_n == 0 && t->pend_cpu_n == 0)
         t->pend_since = now;
     if (cpu_ns > 0) {

@@ -1147,7 +1147,7 @@ def case_gc_count_quiet(t):
         import gc, json
         def make(i):
             ns = {}
-            exec("def f%d():\\n    return len(bytes(8192))\\n" % i, ns)
+            exec("def f%d():\\n    return len(bytes(1 << 20))\\n" % i, ns)
             return ns["f%d" % i]
         def same_shape(timeout=5.0):  # contprof.flush's call, minus the export
             return contprof._c.runtime_info_set("probe", "0")
@@ -1167,7 +1167,7 @@ def case_gc_count_quiet(t):
             base.append(rise(same_shape))
         contprof.stop()
         print(json.dumps([base, rises]))
-    """, ", alloc_interval_bytes=4096"))
+    """, ", alloc_interval_bytes=262144"))
     r = t.run(["prog.py"])
     base, rises = json.loads(r.stdout.strip().splitlines()[-1])
     t.note("gc gen-0 count rise across an export, per round: %s (same call without export: %s)", rises, base)
@@ -1175,7 +1175,11 @@ def case_gc_count_quiet(t):
             rises, base)
     names = set(n for stack, _, _ in t.prof().rows("alloc-samples") for n, _, _ in stack)
     named = [n for n in names if n.startswith("f")]
-    t.check(len(named) >= 300, "only %d of the 1500 functions named", len(named))
+    # Each f allocates 1 MiB, sampled every 256 KiB on average: 98% of them
+    # are expected. (A 4 KiB interval, used before, made compile() itself
+    # sample so often that a loaded machine's resolver fell behind.)
+    t.note("%d of the 1500 functions named", len(named))
+    t.check(len(named) >= 1000, "only %d of the 1500 functions named", len(named))
 
 
 def case_lock_pickle(t):
