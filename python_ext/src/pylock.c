@@ -28,6 +28,7 @@
 #include "contprof.h"
 #include "pyevents.h"
 #include "pyoffsets.h"
+#include "sampler.h"
 
 #if PY_VERSION_HEX < 0x03090000
 #define PyObject_Vectorcall _PyObject_Vectorcall
@@ -336,9 +337,12 @@ static PyObject *acquire(plock *self, PyObject *const *args, Py_ssize_t nargs, P
         return r;
     }
     self->waiters++;
+    unsigned long me = PyThread_get_thread_ident();
+    cp__sampler_lock_wait(me, true);
     int64_t t0 = cp_now_ns();
     PyObject *r = PyObject_Vectorcall(self->acq, args, (size_t)nargs, kwnames);
     int64_t wait = cp_now_ns() - t0;
+    cp__sampler_lock_wait(me, false);
     self->waiters--;
     if (r != Py_True)
         return r;
@@ -433,9 +437,14 @@ static PyObject *fw_acquire_restore(plock *self, PyObject *const *args, Py_ssize
 {
     bool timed = g_l.active && may_block(self, true);
     self->waiters += timed;
+    unsigned long me = PyThread_get_thread_ident();
+    if (timed)
+        cp__sampler_lock_wait(me, true);
     int64_t t0 = timed ? cp_now_ns() : 0;
     PyObject *r = forward(self, "_acquire_restore", args, nargs, kwnames);
     int64_t wait = timed ? cp_now_ns() - t0 : 0;
+    if (timed)
+        cp__sampler_lock_wait(me, false);
     self->waiters -= timed;
     if (!r)
         return NULL;

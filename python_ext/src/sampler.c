@@ -3,7 +3,9 @@
  *
  * Per tick: walk the thread-state list (fault-safe reads), and for each
  * thread (1) read its CPU clock from the kernel tid and, if it advanced,
- * charge the delta to its current stack; (2) for a bounded, round-robin
+ * charge the delta to its current stack, unless it waits in a profiled
+ * lock's acquire: then the CPU was burned before, elsewhere, and is held
+ * until a tick finds the thread out of the wait; (2) for a bounded, round-robin
  * subset, charge the wall time elapsed since that thread's last wall
  * sample. A thread whose top frame did not move reuses its cached stack,
  * and its CPU and wall time are coalesced into one pending sample (emitted
@@ -58,6 +60,8 @@
 #define HOT_DIV 16               /* "ran": used > interval/HOT_DIV of CPU    */
 #define WALK_STEPS_MAX (4 * MAX_THREADS) /* list entries visited per walk */
 #define EXIT_SLOTS 512           /* exit reports in flight (power of two)    */
+#define HOLD_MAX_NS 1000000000LL /* CPU of a waiting thread is held at most this long */
+#define WAIT_CAP 1024            /* lock-waiting threads table (power of two) */
 
 typedef struct tslot {
     uintptr_t ts;               /* 0 = free slot                           */
@@ -78,6 +82,7 @@ typedef struct tslot {
     cp_rawframe *stack;
     char task[CP_TASK_NAME_MAX]; /* asyncio task running the cached stack, "" = none */
     int64_t pend_cpu_ns, pend_cpu_n, pend_wall_ns, pend_wall_n, pend_since;
+    int64_t held_cpu, held_since; /* CPU not yet charged: it ran, then waited */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -261,6 +266,16 @@ static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
         flush_pending(t);
 }
 
+/* Emit all of t's time: CPU held for it (see sample_cpu()) is charged to the
+ * stack it last had, for want of a better one. */
+static void settle(tslot *t)
+{
+    if (t->held_cpu > 0)
+        add_pending(t, t->held_cpu, 0, mono_ns());
+    t->held_cpu = 0;
+    flush_pending(t);
+}
+
 /* ---- per thread ----------------------------------------------------- */
 
 /* Make frames[0..n) (omitted more), and the asyncio task that the walk
@@ -371,9 +386,68 @@ static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
  * thread): emit what is pending and never read its clock again. */
 static void retire(tslot *t)
 {
-    flush_pending(t);
+    settle(t);
     t->exited = true;
     t->hot = false;
+}
+
+/* Threads in a blocking acquire of a profiled lock (pylock.c): ident ->
+ * nesting depth. Writers hold the GIL, so one writes at a time; the
+ * sampler reads. Full of long-gone idents, it is cleared (a thread then
+ * waiting is not seen as waiting until its next acquire). */
+static struct {
+    _Atomic uint64_t key[WAIT_CAP];
+    _Atomic int32_t depth[WAIT_CAP];
+} g_wait;
+
+void cp__sampler_lock_wait(uint64_t thread_id, bool begin)
+{
+    size_t h = native_hash(thread_id) & (WAIT_CAP - 1);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < WAIT_CAP; i++) {
+            size_t j = (h + i) & (WAIT_CAP - 1);
+            uint64_t k = atomic_load(&g_wait.key[j]);
+            if (k == thread_id) {
+                int32_t d = atomic_load(&g_wait.depth[j]) + (begin ? 1 : -1);
+                atomic_store(&g_wait.depth[j], d > 0 ? d : 0);
+                return;
+            }
+            if (k == 0) {
+                if (begin) {
+                    atomic_store(&g_wait.depth[j], 1);
+                    atomic_store(&g_wait.key[j], thread_id);
+                }
+                return;
+            }
+        }
+        if (!begin)
+            return;
+        for (size_t j = 0; j < WAIT_CAP; j++) {
+            atomic_store(&g_wait.key[j], 0);
+            atomic_store(&g_wait.depth[j], 0);
+        }
+    }
+}
+
+static bool lock_waiting(uint64_t thread_id)
+{
+    size_t h = native_hash(thread_id) & (WAIT_CAP - 1);
+    for (size_t i = 0; i < WAIT_CAP; i++) {
+        size_t j = (h + i) & (WAIT_CAP - 1);
+        uint64_t k = atomic_load_explicit(&g_wait.key[j], memory_order_relaxed);
+        if (k == thread_id)
+            return atomic_load_explicit(&g_wait.depth[j], memory_order_relaxed) > 0;
+        if (k == 0)
+            return false;
+    }
+    return false;
+}
+
+static void hold(tslot *t, int64_t delta, int64_t now)
+{
+    if (t->held_cpu == 0)
+        t->held_since = now;
+    t->held_cpu += delta;
 }
 
 static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
@@ -398,8 +472,20 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
         return;
     t->last_cpu = cpu;
     t->cpu_gen = g_s.gen;
-    if (delta <= 0)
+    bool overdue = t->held_cpu > 0 && now - t->held_since >= HOLD_MAX_NS;
+    if (delta <= 0 && !overdue)
         return;
+    /* A thread waiting for a profiled lock (and then for the GIL, in the
+     * same acquire) burned this CPU before it came to wait: where it waits
+     * is not where that CPU went. It is held, and charged at a tick that
+     * finds the thread out of the wait, to the stack it has then (after
+     * HOLD_MAX_NS, where it is). */
+    if (delta > 0 && lock_waiting(t->thread_id) && !overdue) {
+        hold(t, delta, now);
+        return;
+    }
+    delta += t->held_cpu;
+    t->held_cpu = 0;
     if (native)
         refresh_native(t, ti, cpu);
     else
@@ -473,8 +559,10 @@ static void take_exit(const exitrep *e)
         tslot *t = &g_s.slots[i];
         if (!t->ts || t->exited || t->native_id != e->native_id || t->thread_id != e->thread_id)
             continue;
-        if (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu)
-            add_pending(t, e->cpu_ns - t->last_cpu, 0, e->mono_ns);
+        int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
+        t->held_cpu = 0;
+        if (cpu > 0)
+            add_pending(t, cpu, 0, e->mono_ns);
         if (t->nframes && e->mono_ns > t->last_wall && g_s.o.wall)
             add_pending(t, 0, e->mono_ns - t->last_wall, e->mono_ns);
         t->last_cpu = e->cpu_ns;
@@ -527,7 +615,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
             /* A new kernel thread behind the same thread state and ident:
              * the old thread's pending wall time is its own, and its cached
              * stack must never be emitted under the new thread's name. */
-            flush_pending(t);
+            settle(t);
             t->stack_valid = false;
             t->stack_cpu = -1;
             t->top = 0;
@@ -551,7 +639,7 @@ static void reap(void)
     for (size_t i = 0; i < MAX_THREADS; i++) {
         tslot *t = &g_s.slots[i];
         if (t->ts && t->seen_gen != g_s.gen) {
-            flush_pending(t);
+            settle(t);
             t->ts = 0;
         }
     }
@@ -765,7 +853,7 @@ static void *run(void *arg)
             take_exits();
             for (size_t i = 0; i < MAX_THREADS; i++)
                 if (g_s.slots[i].ts)
-                    flush_pending(&g_s.slots[i]);
+                    flush_pending(&g_s.slots[i]); /* held CPU stays held */
             atomic_store(&g_s.flush_req, false);
         }
         int64_t now = mono_ns();
@@ -825,6 +913,11 @@ static void reset_tables(void)
     g_s.starting = false;
     atomic_store(&g_s.exit_head, 0);
     atomic_store(&g_s.exit_tail, 0);
+    /* After a fork, the parent's waiting threads are gone. */
+    for (size_t j = 0; j < WAIT_CAP; j++) {
+        atomic_store(&g_wait.key[j], 0);
+        atomic_store(&g_wait.depth[j], 0);
+    }
 }
 
 int cp__sampler_start(const cp_sampler_opts *opts)
@@ -866,7 +959,7 @@ void cp__sampler_stop(void)
     atomic_store(&g_s.running, false);
     for (size_t i = 0; i < MAX_THREADS; i++)
         if (g_s.slots[i].ts)
-            flush_pending(&g_s.slots[i]);
+            settle(&g_s.slots[i]);
 }
 
 void cp__sampler_flush_pending(int64_t wait_ms)

@@ -1430,18 +1430,96 @@ def case_cli_names(t):
         t.check("frames omitted>" in out and "<unknown>" not in out, "go tool pprof -top:\n%s", out)
 
 
-def case_demo(t):
+DEMO_TRUTH = """
+import importlib.util, json, sys, threading, time
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+NAMES = ("parse_request", "render_page", "checksum", "build_cache_entry")
+per_thread, tls = [], threading.local()
+
+def timed(name, fn):
+    # Inclusive CPU of fn, per thread: no lock, so that the measurement adds
+    # no waiting place of its own.
+    def wrapper(*args):
+        t0 = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            acc = getattr(tls, "acc", None)
+            if acc is None:
+                acc = tls.acc = dict.fromkeys(NAMES, 0.0)
+                per_thread.append(acc)
+            acc[name] += time.thread_time() - t0
+    return wrapper
+
+for name in NAMES:
+    setattr(app, name, timed(name, getattr(app, name)))
+app.main(float(sys.argv[2]))
+with open("truth.json", "w") as fh:
+    json.dump({n: sum(acc[n] for acc in per_thread) for n in NAMES}, fh)
+"""
+
+
+def demo_run(t, seconds):
+    """The demo app under `-m contprof`, with its workers' functions timed
+    by time.thread_time() in the same run: (profile, truth in seconds)."""
     demo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "demo", "python", "app.py")
-    r = t.run(["-m", "contprof", demo], env={"DEMO_SECONDS": "3"})
+    t.write("demo_truth.py", DEMO_TRUTH)
+    shutil.rmtree(os.path.join(t.tmp, "profiles"), ignore_errors=True)
+    r = t.run(["-m", "contprof", "demo_truth.py", demo, str(seconds)])
     t.check(r.stdout.startswith("served "), "demo output: %r", r.stdout)
     t.check("go tool pprof -top" in r.stderr and "render_page" in r.stderr, "exit report: %s", r.stderr)
-    m = t.prof()
-    poller = lambda st, lab: lab.get("thread name") == "db-poller"
-    t.check(m.total("wall-time", where=poller) > 2e9, "db-poller wall time missing")
-    t.check(m.total("cpu-time", where=poller) < 0.2 * m.total("wall-time", where=poller), "db-poller CPU too high")
+    with open(os.path.join(t.tmp, "truth.json")) as fh:
+        return t.prof(), json.load(fh)
+
+
+def demo_split(t, m, truth):
+    """render_page's share of render_page + parse_request CPU, in the
+    profile and in truth, and how far apart they may be: 2 points plus four
+    standard deviations of a share estimated from that many CPU samples
+    (the samples' weights vary, counted as 0.8 of a sample each). Before
+    3.11, 6 points more: there the profile gives render_page ~5 points too
+    much (measured over 16 runs on 3.9, 78-91% for a truth of ~79.5%), a
+    known, still open bias (a thread switched out of the GIL has its CPU
+    charged where the switch left it)."""
     pct, a, b = share(m, "cpu-time", "render_page", "parse_request", inclusive=True)
-    t.check(50 <= pct <= 85, "render_page vs parse_request CPU split %.0f%% (designed ~67%%)", pct)
-    t.check(m.total("heap-space", "build_cache_entry", inclusive=True) > 0, "cache not in heap profile")
+    real = 100.0 * truth["render_page"] / (truth["render_page"] + truth["parse_request"])
+    n = m.total("cpu-samples", "render_page", inclusive=True) + m.total("cpu-samples", "parse_request", inclusive=True)
+    tol = 2 + 4 * 100 * (real / 100 * (1 - real / 100) / max(0.8 * n, 1)) ** 0.5
+    if sys.version_info < (3, 11):
+        tol += 6
+    t.note("render_page vs parse_request CPU: profile %.1f%%, truth %.1f%% (%d samples, tolerance %.1f)", pct, real, n, tol)
+    return pct, real, tol
+
+
+def case_demo(t):
+    """demo/python/app.py as a user runs it: the workers' CPU split as
+    time.thread_time() measures it in the same run (it depends on the
+    interpreter: ~80% render_page on 3.9, ~66% on 3.11), and no CPU charged
+    to where the workers wait. A too-far split is retried once with twice
+    the work (its sampling error shrinks); a misplaced-CPU failure is not.
+
+    The two workers share CACHE_LOCK and the GIL; on 3.8-3.10 one often
+    parks at build_cache_entry's `with CACHE_LOCK:` and then waits there
+    for the GIL, and a sampler that charged the CPU a thread burned since
+    its last tick to the stack it has at the tick gave that line 0.2-1.7 s
+    of CPU (render_page's and the rest's) whose truth is ~15 ms."""
+    for seconds in (3, 6):
+        m, truth = demo_run(t, seconds)
+        poller = lambda st, lab: lab.get("thread name") == "db-poller"
+        t.check(m.total("wall-time", where=poller) > (seconds - 1) * 1e9, "db-poller wall time missing")
+        t.check(m.total("cpu-time", where=poller) < 0.2 * m.total("wall-time", where=poller), "db-poller CPU too high")
+        t.check(m.total("heap-space", "build_cache_entry", inclusive=True) > 0, "cache not in heap profile")
+        bce, bce_real = m.total("cpu-time", "build_cache_entry", inclusive=True), truth["build_cache_entry"] * 1e9
+        t.note("build_cache_entry CPU: profile %.0f ms, truth %.0f ms", bce / 1e6, bce_real / 1e6)
+        t.check(bce <= max(60e6, 3 * bce_real),
+                "build_cache_entry charged %.0f ms of CPU, truth %.0f ms: CPU spent elsewhere charged to where "
+                "the workers wait", bce / 1e6, bce_real / 1e6)
+        pct, real, tol = demo_split(t, m, truth)
+        if abs(pct - real) <= tol:
+            return
+    t.check(False, "render_page vs parse_request CPU split %.1f%%, truth %.1f%% (tolerance %.1f)", pct, real, tol)
 
 
 def case_subinterpreters(t):
