@@ -415,18 +415,16 @@ static bool ovf_merge(const cp_rawsample *s)
     if (!g_o.recs)
         return false;
     uint64_t h = stack_hash(s);
-    size_t fb = s->nframes * sizeof(cp_rawframe);
     for (size_t k = 0; k < OVF_PROBES; k++) {
         size_t i = (h + k) & (OVF_SLOTS - 1);
         cp_rawsample *o = ovf_at(i);
         if (g_o.hash[i] == 0) {
-            memcpy(o, s, sizeof *s + fb);
+            memcpy(o, s, sizeof *s + s->nframes * sizeof(cp_rawframe));
             g_o.hash[i] = h;
             g_o.used++;
             return true;
         }
-        if (g_o.hash[i] == h && o->thread_id == s->thread_id && o->native_id == s->native_id &&
-            o->nframes == s->nframes && o->omitted == s->omitted && memcmp(o->frames, s->frames, fb) == 0) {
+        if (g_o.hash[i] == h && cp__raw_same_stack(o, s)) {
             o->alloc_bytes += s->alloc_bytes;
             o->alloc_n += s->alloc_n;
             return true;
@@ -818,6 +816,30 @@ static bool any_installed(void)
     return g_a.dom[0].installed || g_a.dom[1].installed || g_a.dom[2].installed;
 }
 
+static void ovf_free(void)
+{
+    free(g_o.recs);
+    free(g_o.hash);
+    free(g_o.scratch);
+    g_o.recs = NULL;
+    g_o.hash = NULL;
+    g_o.scratch = NULL;
+}
+
+/* The overflow table for samples of max_frames frames; false on ENOMEM. */
+static bool ovf_storage(uint32_t max_frames)
+{
+    ovf_free();
+    g_o.stride = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
+    g_o.recs = calloc(OVF_SLOTS, g_o.stride); /* untouched until an overflow */
+    g_o.hash = calloc(OVF_SLOTS, sizeof *g_o.hash);
+    g_o.scratch = malloc(g_o.stride);
+    g_o.used = g_o.cursor = 0;
+    if (!g_o.recs || !g_o.hash || !g_o.scratch)
+        ovf_free();
+    return g_o.recs != NULL;
+}
+
 static bool ring_storage(uint32_t max_frames)
 {
     if (g_a.ring.slots && g_a.ring.max_frames == max_frames)
@@ -826,23 +848,7 @@ static bool ring_storage(uint32_t max_frames)
     cp__ring_free(&g_a.ring);
     bool ok = cp__ring_init(&g_a.ring, ALLOC_RING_SLOTS, max_frames, 0);
     spin_unlock(&g_a.ring_lock);
-    free(g_o.recs);
-    free(g_o.hash);
-    free(g_o.scratch);
-    g_o.stride = sizeof(cp_rawsample) + max_frames * sizeof(cp_rawframe);
-    g_o.recs = calloc(OVF_SLOTS, g_o.stride); /* untouched until an overflow */
-    g_o.hash = calloc(OVF_SLOTS, sizeof *g_o.hash);
-    g_o.scratch = malloc(g_o.stride);
-    g_o.used = g_o.cursor = 0;
-    if (!g_o.recs || !g_o.hash || !g_o.scratch) {
-        free(g_o.recs);
-        free(g_o.hash);
-        free(g_o.scratch);
-        g_o.recs = NULL;
-        g_o.hash = NULL;
-        g_o.scratch = NULL;
-    }
-    return ok && g_o.recs;
+    return ok && ovf_storage(max_frames);
 }
 
 int cp__alloc_start(const cp_alloc_opts *o)

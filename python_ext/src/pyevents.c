@@ -54,13 +54,9 @@ int cp__pyev_init(uint32_t max_frames)
  * stack (their code objects are already kept alive). False when none. */
 static bool merge(const cp_rawsample *s, cp_pyev_kind kind, int64_t value, int64_t count, const char *label)
 {
-    size_t fb = s->nframes * sizeof(cp_rawframe);
     for (size_t i = g_e.n; i-- > 0;) { /* the newest are the likeliest */
         ev_meta *m = &g_e.meta[i];
-        const cp_rawsample *o = rec_at(i);
-        if (m->kind == kind && o->thread_id == s->thread_id && o->native_id == s->native_id &&
-            o->nframes == s->nframes && o->omitted == s->omitted && strncmp(m->label, label, LABEL_MAX - 1) == 0 &&
-            memcmp(o->frames, s->frames, fb) == 0) {
+        if (m->kind == kind && strncmp(m->label, label, LABEL_MAX - 1) == 0 && cp__raw_same_stack(rec_at(i), s)) {
             m->value += value;
             m->count += count;
             cp_metrics_add_taken(1);

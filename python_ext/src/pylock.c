@@ -437,7 +437,7 @@ static PyObject *fw_acquire_restore(plock *self, PyObject *const *args, Py_ssize
 {
     bool timed = g_l.active && may_block(self, true);
     self->waiters += timed;
-    unsigned long me = PyThread_get_thread_ident();
+    unsigned long me = timed ? PyThread_get_thread_ident() : 0;
     if (timed)
         cp__sampler_lock_wait(me, true);
     int64_t t0 = timed ? cp_now_ns() : 0;

@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool cp__raw_same_stack(const cp_rawsample *a, const cp_rawsample *b)
+{
+    return a->thread_id == b->thread_id && a->native_id == b->native_id && a->nframes == b->nframes &&
+           a->omitted == b->omitted && memcmp(a->frames, b->frames, a->nframes * sizeof(cp_rawframe)) == 0;
+}
+
 bool cp__ring_init(cp_rawring *r, size_t nslots, size_t max_frames, size_t extra)
 {
     memset(r, 0, sizeof *r);

@@ -36,6 +36,10 @@ typedef struct cp_rawsample {
     cp_rawframe frames[]; /* leaf first; capacity = ring's max_frames     */
 } cp_rawsample;
 
+/* Same thread and same frames (values aside): two samples that can be
+ * added together. */
+bool cp__raw_same_stack(const cp_rawsample *a, const cp_rawsample *b);
+
 typedef struct cp_rawring {
     uint8_t *slots;
     size_t nslots, slot_size, max_frames, extra;

@@ -56,11 +56,11 @@ void cp__sampler_skip(uint64_t thread_id);
  * native_thread_id (< 3.11). Called from the thread itself or under the
  * GIL; lock-free for the sampler. */
 void cp__native_id_set(uint64_t thread_id, uint64_t native_id);
+uint64_t cp__native_id_get(uint64_t thread_id);
 
 /* The calling thread (GIL held) begins (begin) or ends a blocking acquire
  * of a profiled lock: the sampler holds back the CPU it burned before, to
  * charge it where the thread runs next, not where it waits. */
 void cp__sampler_lock_wait(uint64_t thread_id, bool begin);
-uint64_t cp__native_id_get(uint64_t thread_id);
 
 #endif
