@@ -8,12 +8,16 @@
 #include "exception_sampler.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <link.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "event_stack.h"
 #include "jvm_agent.h"
+#include "rebind_class.h"
 
 typedef jobject(JNICALL *fill_fn)(JNIEnv *env, jobject throwable, jint dummy);
 
@@ -119,7 +123,75 @@ void JNICALL cp__on_native_method_bind(jvmtiEnv *jvmti, JNIEnv *jni, jthread thr
     *new_address_ptr = (void *)fill_hook;
 }
 
-bool cp__exceptions_start(jvmtiEnv *jvmti, JNIEnv *jni)
+/* ---- late attach ----------------------------------------------------------
+ * The JDK bound fillInStackTrace long ago, and no NativeMethodBind comes
+ * again. RegisterNatives rebinds it (and makes the VM discard a compiled
+ * native wrapper holding the old address), but HotSpot prints a warning
+ * when the Java caller of RegisterNatives is missing or in another class
+ * loader than the platform class. So the call is made from the native
+ * method of a class the agent defines in the boot loader (contprof.boot.
+ * Rebind: run() calls the native rebind()): the same loader as Throwable,
+ * no warning. */
+
+static int find_libjava(struct dl_phdr_info *info, size_t size, void *path)
+{
+    size_t n = strlen(info->dlpi_name);
+    (void)size;
+    if (n < 11 || strcmp(info->dlpi_name + n - 11, "/libjava.so") != 0)
+        return 0;
+    snprintf(path, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+}
+
+/* The JDK's own implementation, from the libjava already loaded. */
+static fill_fn jdk_fill(void)
+{
+    char path[PATH_MAX] = "";
+    void *h, *f = NULL;
+    dl_iterate_phdr(find_libjava, path);
+    if (path[0] != 0 && (h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD)) != NULL) {
+        f = dlsym(h, "Java_java_lang_Throwable_fillInStackTrace");
+        dlclose(h); /* only the reference NOLOAD took: libjava stays */
+    }
+    return (fill_fn)f;
+}
+
+static atomic_bool g_rebound;
+
+/* contprof.boot.Rebind.rebind(), called from Rebind.run(). */
+static void JNICALL rebind_native(JNIEnv *jni, jclass cls)
+{
+    JNINativeMethod m = {"fillInStackTrace", "(I)Ljava/lang/Throwable;", (void *)fill_hook};
+    (void)cls;
+    if ((*jni)->RegisterNatives(jni, g_x.throwable, &m, 1) == 0)
+        atomic_store(&g_rebound, true);
+}
+
+static bool bind_late(JNIEnv *jni)
+{
+    JNINativeMethod m = {"rebind", "()V", (void *)rebind_native};
+    jmethodID run = NULL;
+    fill_fn f = jdk_fill();
+    if (f == NULL) {
+        cp_log(CP_LOG_WARN, "late attach: the JDK's fillInStackTrace not found: no exception profile");
+        return false;
+    }
+    atomic_store(&g_x.fill, f); /* before the hook can run */
+    jclass c = (*jni)->DefineClass(jni, "contprof/boot/Rebind", NULL, (const jbyte *)cp__rebind_class,
+                                   (jsize)sizeof cp__rebind_class);
+    if (c != NULL && (*jni)->RegisterNatives(jni, c, &m, 1) == 0 &&
+        (run = (*jni)->GetStaticMethodID(jni, c, "run", "()V")) != NULL)
+        (*jni)->CallStaticVoidMethod(jni, c, run);
+    if ((*jni)->ExceptionCheck(jni))
+        (*jni)->ExceptionClear(jni);
+    if (c != NULL)
+        (*jni)->DeleteLocalRef(jni, c);
+    if (!atomic_load(&g_rebound))
+        cp_log(CP_LOG_WARN, "late attach: could not bind Throwable.fillInStackTrace: no exception profile");
+    return atomic_load(&g_rebound);
+}
+
+bool cp__exceptions_start(jvmtiEnv *jvmti, JNIEnv *jni, bool late)
 {
     const cp_config *c = cp_config_get();
     jclass t;
@@ -138,6 +210,8 @@ bool cp__exceptions_start(jvmtiEnv *jvmti, JNIEnv *jni)
         (*jni)->ExceptionClear(jni);
     (*jni)->DeleteLocalRef(jni, t);
     cp_rate_init(&g_x.rs, 1.0, (double)c->exception_samples_per_s);
-    atomic_store(&g_x.on, g_x.throwable != NULL);
+    if (g_x.throwable == NULL || (late && !bind_late(jni)))
+        return false;
+    atomic_store(&g_x.on, true);
     return true;
 }

@@ -9,8 +9,10 @@
  * offers the exception to a cp_rate_sampler (Poisson by count). Per
  * exception that costs a counter and a branch, with no bytecode rewriting,
  * no JVMTI exception events (whose capability makes HotSpot deoptimize on
- * every catch) and no RegisterNatives (which the JVM warns about). A
- * sampled exception's stack is taken there, on the throwing thread, minus
+ * every catch). After a late attach, when the JDK bound the method long
+ * before, the agent rebinds it with RegisterNatives, called from a class it
+ * defines in the boot loader (from anywhere else the JVM prints a warning).
+ * A sampled exception's stack is taken there, on the throwing thread, minus
  * the Throwable constructor frames.
  */
 #ifndef CP_JVM_EXCEPTION_SAMPLER_H
@@ -28,9 +30,10 @@ void cp__exceptions_listen(jvmtiEnv *jvmti);
 void JNICALL cp__on_native_method_bind(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread, jmethodID method,
                                        void *address, void **new_address_ptr);
 
-/* VMInit, once, with the settings final: start sampling (the JDK binds
- * the method at the first exception, possibly later). After a late attach
- * the method was bound before the agent came: no exception samples. */
-bool cp__exceptions_start(jvmtiEnv *jvmti, JNIEnv *jni);
+/* VMInit or a late attach (late), once, with the settings final: start
+ * sampling. At VMInit the JDK binds the method at the first exception,
+ * possibly later; after a late attach it was bound before the agent came,
+ * and is bound again here. */
+bool cp__exceptions_start(jvmtiEnv *jvmti, JNIEnv *jni, bool late);
 
 #endif /* CP_JVM_EXCEPTION_SAMPLER_H */

@@ -359,7 +359,7 @@ static void vm_started(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
         start_thread_sampling(jvmti, jni, thread);
     enable_events(jvmti);
     cp__locks_start(jvmti, cp_config_get()->lock_enabled, cp__jvm.wall_on);
-    cp__exceptions_start(jvmti, jni);
+    cp__exceptions_start(jvmti, jni, thread == NULL);
     if ((cp__jvm.cpu_on || cp__jvm.wall_on) && cp__wall_sampler_start() != CP_OK)
         cp_log(CP_LOG_ERROR, "wall sampler thread did not start: no wall profile");
 }

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
@@ -21,16 +22,45 @@ def run(jdk, agent, classes, work, mode, secs):
     prof = os.path.join(work, "prof")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(prof)
-    cmd = [os.path.join(jdk, "bin", "java"), "-agentpath:%s=output_dir=%s,upload_period=60" % (agent, prof),
-           "-cp", classes, "EventTarget", mode, str(secs)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-    print(r.stdout, end="")
-    if r.returncode != 0:
-        raise AssertionError("exit status %d" % r.returncode)
-    if "warning" in r.stdout.lower():
+    opts = "output_dir=%s,upload_period=60" % prof
+    java = [os.path.join(jdk, "bin", "java")]
+    if not mode.endswith("_attach"):
+        java.append("-agentpath:%s=%s" % (agent, opts))
+    else:  # what users of late attach set on JDK 21+ (JEP 451's warning is the JVM's)
+        java.append("-XX:+EnableDynamicAgentLoading")
+    args = [mode, str(secs)]
+    if mode.endswith("_attach"):
+        args.append(os.path.join(work, "go"))
+    p = subprocess.Popen(java + ["-cp", classes, "EventTarget"] + args, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True)
+    try:
+        if mode.endswith("_attach"):
+            attach(jdk, agent, opts, p, os.path.join(work, "go"))
+        out = p.communicate(timeout=90)[0]
+    finally:
+        p.kill()
+    print(out, end="")
+    if p.returncode != 0:
+        raise AssertionError("exit status %d" % p.returncode)
+    if "warning" in out.lower():
         raise AssertionError("the JVM printed a warning")
-    truth = dict(re.findall(r"(\w+)=(\d+)", r.stdout.split("truth", 1)[1])) if "truth" in r.stdout else {}
+    truth = dict(re.findall(r"(\w+)=(\d+)", out.split("truth", 1)[1])) if "truth" in out else {}
     return pprof.load_dir(prof), {k: int(v) for k, v in truth.items()}
+
+
+def attach(jdk, agent, opts, p, go):
+    """Late attach with jcmd once the target has thrown for a second; then
+    the file go tells it to start the counted part."""
+    line = p.stdout.readline()
+    if "throwing" not in line:
+        raise AssertionError("target did not start: %r" % line)
+    time.sleep(1.0)
+    r = subprocess.run([os.path.join(jdk, "bin", "jcmd"), str(p.pid), "JVMTI.agent_load", agent, '"%s"' % opts],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    print(r.stdout, end="")
+    if r.returncode != 0 or "return code: 0" not in r.stdout:
+        raise AssertionError("jcmd attach failed")
+    open(go, "w").close()
 
 
 def labelled(key, value):
@@ -72,6 +102,11 @@ def case_exceptions(m, truth):
           % (pct, total, a + b, n))
     check(68 <= pct <= 82, "IllegalStateException got %.1f%%, expected 75 +- 7", pct)
     check(0.7 * n <= a + b <= 1.3 * n, "estimated %d exceptions, %d thrown", a + b, n)
+
+
+def case_exceptions_attach(m, truth):
+    # The agent came with jcmd after the JDK had bound fillInStackTrace.
+    case_exceptions(m, truth)
 
 
 def case_blocked(m, truth):

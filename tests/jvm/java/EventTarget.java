@@ -111,6 +111,21 @@ public class EventTarget {
         System.out.println("truth thrown=" + n);
     }
 
+    // Late attach: throws (so the throwing code is compiled, and
+    // fillInStackTrace bound long before the agent comes) until the file
+    // `go` exists, then runs exceptions(secs), whose truth counts only those.
+    static void exceptionsAfter(double secs, String go) {
+        java.io.File f = new java.io.File(go);
+        long limit = System.nanoTime() + 60_000_000_000L;
+        System.out.println("throwing");
+        for (int i = 0; !f.exists() && System.nanoTime() < limit; i++) {
+            for (int k = 0; k < 1000; k++) {
+                throwState(k); throwApp(k);
+            }
+        }
+        exceptions(secs);
+    }
+
     static void waitForLock() {
         synchronized (lockA) {
             sink++;
@@ -156,6 +171,7 @@ public class EventTarget {
             case "locks": locks(secs); break;
             case "juc": juc(secs); break;
             case "exceptions": exceptions(secs); break;
+            case "exceptions_attach": exceptionsAfter(secs, args[2]); break;
             case "blocked": blocked(secs); break;
             case "throwrate": throwRate((int) secs); break;
             default: throw new IllegalArgumentException(mode);
