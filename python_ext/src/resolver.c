@@ -27,6 +27,8 @@
 #define NAMES_CAP 1024
 #define PERIOD_MS 250 /* each drain takes the GIL from the program */
 #define EXPORT_WAIT_MS 3000
+#define SUBINTERP_WAIT_NS 5000000000LL /* drains wait this long at most for sub-interpreters */
+#define SUBINTERP_POLL_MS 50           /* ... trying again this often               */
 
 /* A thread's name, keyed by ident AND kernel tid: a dead thread's ident
  * (its pthread_t) is soon reused by a new thread, while samples taken before
@@ -53,6 +55,8 @@ static struct {
     /* drop reporting (resolver thread, GIL held) */
     uint64_t dropped_seen;
     bool drop_warned;
+    /* resolver thread: since when drains wait for sub-interpreters (0: not) */
+    int64_t subinterp_since;
 } g_r;
 
 /* ---- thread names ------------------------------------------------------ */
@@ -90,26 +94,34 @@ static const char *thread_name(uint64_t thread_id, uint64_t native_id)
 }
 
 /* One threading._active entry: remember its name, and its kernel tid for
- * interpreters whose thread state does not carry it. */
+ * interpreters whose thread state does not carry it. Read from the
+ * Thread's __dict__ (_name, _native_id: what the name and native_id
+ * properties return), not through the properties: a drain runs no Python
+ * code, so it never lets the GIL go midway (see subinterp_wait). */
 static void refresh_one(PyObject *key, PyObject *thread)
 {
     unsigned long id = PyLong_AsUnsignedLong(key);
     if (PyErr_Occurred())
         return;
-    PyObject *nid = PyObject_GetAttrString(thread, "native_id");
+    PyObject *d = PyObject_GenericGetDict(thread, NULL);
+    if (d == NULL || !PyDict_Check(d)) {
+        Py_XDECREF(d);
+        PyErr_Clear();
+        return;
+    }
+    PyObject *nid = PyDict_GetItemString(d, "_native_id"); /* borrowed */
     unsigned long long tid = nid && PyLong_Check(nid) ? PyLong_AsUnsignedLongLong(nid) : 0;
-    Py_XDECREF(nid);
     if (PyErr_Occurred()) {
         PyErr_Clear();
         tid = 0;
     }
-    PyObject *name = PyObject_GetAttrString(thread, "name");
+    PyObject *name = PyDict_GetItemString(d, "_name"); /* borrowed */
     const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (s)
         cp__resolver_set_thread_name(id, tid, s);
     else
         PyErr_Clear(); /* a name with surrogates: never leave the error set */
-    Py_XDECREF(name);
+    Py_DECREF(d);
 #if PY_VERSION_HEX < 0x030B0000
     /* Only fill gaps: what a thread registered for itself is fresher (after
      * fork, threading may still show the parent's tid for a while). */
@@ -389,6 +401,30 @@ static void export_hook(void *ctx)
     pthread_mutex_unlock(&g_r.mu);
 }
 
+/* A sub-interpreter with a GIL of its own that shares the main
+ * interpreter's object allocator (a combination CPython's documentation
+ * rules out, and which its own test_capi runs) allocates from that
+ * allocator while this thread holds the main GIL: two threads in pymalloc
+ * at once corrupt it (a segfault in pymalloc_alloc, seen on 3.13). Any
+ * thread of the program that allocates would do the same; ours need not.
+ * So while a sub-interpreter exists, drains wait, trying again every
+ * SUBINTERP_POLL_MS: for SUBINTERP_WAIT_NS at most (short-lived ones are
+ * the common case, and a drain fits between two; with one that lives
+ * longer the drain goes ahead, as before, or the rings would drop
+ * samples). Read without a lock: a new interpreter goes to the head of the
+ * runtime's list, and is made by a thread holding a GIL. */
+static bool subinterp_wait(void)
+{
+    if (PyInterpreterState_Head() == PyInterpreterState_Main()) {
+        g_r.subinterp_since = 0;
+        return false;
+    }
+    int64_t now = cp_now_ns();
+    if (g_r.subinterp_since == 0)
+        g_r.subinterp_since = now;
+    return now - g_r.subinterp_since < SUBINTERP_WAIT_NS;
+}
+
 static void *run(void *arg)
 {
     (void)arg;
@@ -398,19 +434,34 @@ static void *run(void *arg)
     cp_thread_register_self();
     PyThreadState *save = PyEval_SaveThread();
     pthread_mutex_lock(&g_r.mu);
+    bool deferred = false;
     while (!g_r.stop) {
-        if (g_r.req == g_r.done && !atomic_exchange(&g_r.kicked, false))
+        /* A drain put off for a sub-interpreter is tried again soon: in
+         * the gap between two of them, as likely as not. */
+        if (deferred)
+            cp_os_cond_wait_until(&g_r.cv, &g_r.mu, deadline_in(SUBINTERP_POLL_MS));
+        else if (g_r.req == g_r.done && !atomic_exchange(&g_r.kicked, false))
             cp_os_cond_wait_until(&g_r.cv, &g_r.mu, deadline_in(PERIOD_MS));
         uint64_t req = g_r.req;
         bool exp = req != g_r.done;
         pthread_mutex_unlock(&g_r.mu);
-        /* No lock of ours is held while waiting for the GIL. */
-        PyEval_RestoreThread(save);
-        cp__resolver_drain(exp);
-        save = PyEval_SaveThread();
+        /* No lock of ours is held while waiting for the GIL. Checked
+         * again once it is held: a sub-interpreter may have been made
+         * meanwhile (its maker held the GIL we waited for). */
+        deferred = true;
+        if (!subinterp_wait()) {
+            PyEval_RestoreThread(save);
+            if (!subinterp_wait()) {
+                cp__resolver_drain(exp);
+                deferred = false;
+            }
+            save = PyEval_SaveThread();
+        }
         pthread_mutex_lock(&g_r.mu);
-        g_r.done = req;
-        pthread_cond_broadcast(&g_r.cv);
+        if (!deferred) { /* an export waits for a drain (EXPORT_WAIT_MS at most) */
+            g_r.done = req;
+            pthread_cond_broadcast(&g_r.cv);
+        }
     }
     pthread_mutex_unlock(&g_r.mu);
     cp_thread_unregister_self();
