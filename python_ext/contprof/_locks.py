@@ -92,13 +92,13 @@ def _find(frame, lock):
     return None
 
 
-def lock_name(lock, site_file, site_line, skip=0):
+def lock_name(lock, site_file, site_line, skip=0, frame=None):
     """'file.py:LINE:variable' (LINE where the lock was made), as Datadog
     names locks; 'file.py:LINE' when no variable holds it. The search
-    starts skip frames above the caller."""
+    starts skip frames above the caller (or at frame)."""
     var = None
     try:
-        var = _find(sys._getframe(1 + skip), lock)
+        var = _find(frame if frame is not None else sys._getframe(1 + skip), lock)
     except Exception:
         pass
     site = "%s:%d" % (site_file, site_line) if site_file else "<unknown>"
@@ -123,9 +123,54 @@ def _site(depth):
     return None, 0
 
 
+def _awaiting(f):
+    """Before 3.11 a coroutine resumed by a throw (the cancellation of a
+    timeout) runs with the frames of the coroutines awaiting it missing
+    from its f_back chain: the wait's stack would be the event loop's.
+    f is the first frame past the library's on that chain. Returns the
+    current task's awaiting frames (leaf first, past asyncio's and ours)
+    when f is not among them, else ()."""
+    if sys.version_info >= (3, 11):
+        return ()
+    try:
+        task = sys.modules["asyncio"].current_task()
+        coro = task.get_coro() if task is not None else None
+    except Exception:
+        return ()
+    frames = []
+    while coro is not None and len(frames) < 32:
+        fr = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if fr is None:
+            break
+        if fr is f:
+            return ()
+        if not _library(fr):
+            frames.append(fr)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    frames.reverse()
+    return frames
+
+
+def _record(obj, s, skip, f, name_skip):
+    """Record sampled wait s for obj, charged to the awaiting code: skip
+    frames above the caller (its own, ours and asyncio's) and this one
+    dropped, and the task's awaiting frames in their place when the chain
+    lacks them (_awaiting)."""
+    skip += 1
+    prefix = _awaiting(f)
+    name = obj._cp_name
+    if name is None:
+        name = obj._cp_name = _c.name_lock(lock_name, obj, obj._cp_site[0], obj._cp_site[1], name_skip,
+                                           prefix[0] if prefix else None)
+    if prefix:
+        _c.lock_wait_record(s[0], s[1], name, skip, tuple((fr.f_code, fr.f_lasti) for fr in prefix))
+    else:
+        _c.lock_wait_record(s[0], s[1], name, skip)
+
+
 def _async_lock_class(base):
     monotonic_ns = time.monotonic_ns if hasattr(time, "monotonic_ns") else None
-    hit, record = _c.lock_wait_hit, _c.lock_wait_record
+    hit = _c.lock_wait_hit
 
     class Lock(base):
         def __init__(self, *args, **kw):
@@ -141,22 +186,21 @@ def _async_lock_class(base):
                 self._locked = True
                 return True
             t0 = monotonic_ns()
-            r = await base.acquire(self)
-            if sys._getframe(1).f_code in _REACQUIRE:
-                return r  # a Condition's re-acquire: part of the condition's wait
-            s = hit(monotonic_ns() - t0)
-            if s is not None:
-                # charged to the awaiting code: past this frame and
-                # asyncio's own (__aenter__, Condition)
-                skip, f = 1, sys._getframe(1)
-                while f is not None and _library(f):
-                    skip, f = skip + 1, f.f_back
-                name = self._cp_name
-                if name is None:
-                    name = self._cp_name = _c.name_lock(lock_name, self, self._cp_site[0],
-                                                        self._cp_site[1], 1)
-                record(s[0], s[1], name, skip)
-            return r
+            try:
+                return await base.acquire(self)
+            finally:
+                # a wait ends when acquire returns or raises (a timeout's
+                # cancellation too), as in _timed below
+                s = None
+                if sys._getframe(1).f_code not in _REACQUIRE:  # a Condition's: its wait's
+                    s = hit(monotonic_ns() - t0)
+                if s is not None:
+                    # charged to the awaiting code: past this frame and
+                    # asyncio's own (__aenter__, Condition)
+                    skip, f = 1, sys._getframe(1)
+                    while f is not None and _library(f):
+                        skip, f = skip + 1, f.f_back
+                    _record(self, s, skip, f, 2)
 
     Lock.__module__, Lock.__qualname__, Lock.__doc__ = base.__module__, base.__qualname__, base.__doc__
     return Lock
@@ -177,10 +221,7 @@ def _waited(obj, t0, monotonic_ns):
     skip, f = 2, sys._getframe(2)
     while f is not None and _library(f):
         skip, f = skip + 1, f.f_back
-    name = obj._cp_name
-    if name is None:
-        name = obj._cp_name = lock_name(obj, obj._cp_site[0], obj._cp_site[1], skip=2)
-    _c.lock_wait_record(s[0], s[1], name, skip)
+    _record(obj, s, skip, f, 3)
 
 
 class _Standin(type):
@@ -213,40 +254,27 @@ def _standin(base, methods):
 
 
 def _async_semaphore_class(base):
-    monotonic_ns = time.monotonic_ns
-
     async def acquire(self):
         # 3.11+'s fast path verbatim; the same test on 3.8-3.10, whose
         # locked() is _value == 0 and whose acquire waits while it is
         if not self.locked():
             self._value -= 1
             return True
-        t0 = monotonic_ns()
-        r = await base.acquire(self)
-        _waited(self, t0, monotonic_ns)
-        return r
+        return await _timed(self, base.acquire)
 
     return _standin(base, {"acquire": acquire})
 
 
 def _async_queue_class(base):
-    monotonic_ns = time.monotonic_ns
-
     async def get(self):
         if not self.empty():  # the original waits while empty()
             return self.get_nowait()
-        t0 = monotonic_ns()
-        r = await base.get(self)
-        _waited(self, t0, monotonic_ns)
-        return r
+        return await _timed(self, base.get)
 
     async def put(self, item):
         if not self.full():  # the original waits while full()
             return self.put_nowait(item)
-        t0 = monotonic_ns()
-        r = await base.put(self, item)
-        _waited(self, t0, monotonic_ns)
-        return r
+        return await _timed(self, lambda q: base.put(q, item))
 
     return _standin(base, {"get": get, "put": put})
 

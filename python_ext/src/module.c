@@ -440,7 +440,7 @@ static PyMethodDef methods[] = {
     VARARGS("lock_start", cp__pylock_start, "lock_start(real_lock, real_rlock, namer, per_s)"),
     NOARGS("lock_stop", cp__pylock_stop, "Stop timing lock waits."),
     {"lock_wait_hit", cp__pylock_wait_hit, METH_O, "lock_wait_hit(ns): (value, count) if this asyncio wait is sampled"},
-    VARARGS("lock_wait_record", cp__pylock_wait_record, "lock_wait_record(value, count, name, skip)"),
+    VARARGS("lock_wait_record", cp__pylock_wait_record, "lock_wait_record(value, count, name, skip[, ((code, offset), ...)])"),
     VARARGS("name_lock", cp__pylock_name_lock, "name_lock(namer, *args): namer(*args), frames' f_locals left as found"),
     VARARGS("exc_start", cp__pyexc_start, "exc_start(per_s): sample raised exceptions."),
     NOARGS("exc_stop", cp__pyexc_stop, "Stop sampling exceptions."),

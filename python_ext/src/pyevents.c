@@ -68,10 +68,11 @@ static bool merge(const cp_rawsample *s, cp_pyev_kind kind, int64_t value, int64
 
 void cp__pyev_record(cp_pyev_kind kind, int64_t value, int64_t count, const char *label)
 {
-    cp__pyev_record_skip(kind, value, count, label, 0);
+    cp__pyev_record_skip(kind, value, count, label, 0, NULL, 0);
 }
 
-void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const char *label, uint32_t skip)
+void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const char *label, uint32_t skip,
+                          const cp_rawframe *prefix, uint32_t nprefix)
 {
     int64_t t0 = cp_now_ns();
     PyThreadState *ts = PyThreadState_Get(); /* the GIL is held: never NULL */
@@ -95,6 +96,14 @@ void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const
     if (skip > 0 && s->nframes > skip) { /* leaf first: drop the recorder's own frames */
         memmove(s->frames, s->frames + skip, (s->nframes - skip) * sizeof s->frames[0]);
         s->nframes -= skip;
+    }
+    if (nprefix > 0) { /* in front; what no longer fits at the root end goes */
+        nprefix = nprefix < g_e.max_frames ? nprefix : g_e.max_frames;
+        uint32_t keep = s->nframes < g_e.max_frames - nprefix ? s->nframes : g_e.max_frames - nprefix;
+        s->omitted += s->nframes - keep;
+        memmove(s->frames + nprefix, s->frames, keep * sizeof s->frames[0]);
+        memcpy(s->frames, prefix, nprefix * sizeof s->frames[0]);
+        s->nframes = nprefix + keep;
     }
     if (full) {
         if (!merge(s, kind, value, count, label ? label : ""))

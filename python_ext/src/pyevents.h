@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rawring.h"
+
 typedef enum { CP_PYEV_LOCK = 0, CP_PYEV_EXC = 1, CP_PYEV_HOLD = 2 } cp_pyev_kind;
 
 /* Allocate the buffer for stacks of max_frames. GIL held. 0 or CP_ENOMEM. */
@@ -25,8 +27,12 @@ int cp__pyev_init(uint32_t max_frames);
 void cp__pyev_record(cp_pyev_kind kind, int64_t value, int64_t count, const char *label);
 
 /* The same, leaving out the skip leaf-most frames (Python frames of the
- * profiler itself, e.g. the asyncio lock's acquire). */
-void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const char *label, uint32_t skip);
+ * profiler itself, e.g. the asyncio lock's acquire), with the nprefix
+ * frames of prefix (leaf first) put in their place: before 3.11 a
+ * coroutine cancelled by a throw runs with the frames of the coroutines
+ * awaiting it missing from the thread's frame chain. */
+void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const char *label, uint32_t skip,
+                          const cp_rawframe *prefix, uint32_t nprefix);
 
 /* Hand every recorded event to the core (GIL held; called by the resolver). */
 void cp__pyev_drain(void);

@@ -622,14 +622,26 @@ PyObject *cp__pylock_wait_hit(PyObject *self, PyObject *arg)
 /* lock_wait_record(value, count, name, skip): record a sampled wait with
  * the calling stack minus its skip leaf-most frames (the profiler's
  * acquire, asyncio's __aenter__). */
+#define PREFIX_MAX 32
+
 PyObject *cp__pylock_wait_record(PyObject *self, PyObject *args)
 {
     long long v, n;
     const char *name;
     unsigned int skip;
-    if (!PyArg_ParseTuple(args, "LLsI", &v, &n, &name, &skip))
+    PyObject *frames = NULL; /* ((code, byte offset), ...), leaf first */
+    cp_rawframe prefix[PREFIX_MAX];
+    uint32_t np = 0;
+    if (!PyArg_ParseTuple(args, "LLsI|O!", &v, &n, &name, &skip, &PyTuple_Type, &frames))
         return NULL;
+    for (Py_ssize_t i = 0; frames && i < PyTuple_GET_SIZE(frames) && np < PREFIX_MAX; i++) {
+        PyObject *code;
+        int off;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(frames, i), "O!i", &PyCode_Type, &code, &off))
+            return NULL;
+        prefix[np++] = (cp_rawframe){(uint64_t)(uintptr_t)code, off, ((PyCodeObject *)code)->co_firstlineno};
+    }
     if (g_l.active)
-        cp__pyev_record_skip(CP_PYEV_LOCK, v, n, name, skip);
+        cp__pyev_record_skip(CP_PYEV_LOCK, v, n, name, skip, prefix, np);
     Py_RETURN_NONE;
 }
