@@ -107,6 +107,17 @@ def lock_name(lock, site_file, site_line, skip=0, frame=None):
 
 # ---- asyncio ---------------------------------------------------------------
 
+def _frame(depth):
+    """sys._getframe(depth) of the caller, or None where the stack is not
+    that deep: a coroutine stepped by a loop written in C (uvloop) has no
+    Python frame under it, and a recorder must never raise into the
+    awaiting code."""
+    try:
+        return sys._getframe(depth + 1)
+    except ValueError:
+        return None
+
+
 def _site(depth):
     """(base file name, line) of the first frame above depth outside asyncio
     and this file (a Queue's Event, a Condition's Lock: made by the
@@ -191,13 +202,13 @@ def _async_lock_class(base):
             finally:
                 # a wait ends when acquire returns or raises (a timeout's
                 # cancellation too), as in _timed below
-                s = None
-                if sys._getframe(1).f_code not in _REACQUIRE:  # a Condition's: its wait's
+                s, f = None, _frame(1)
+                if f is None or f.f_code not in _REACQUIRE:  # a Condition's: its wait's
                     s = hit(monotonic_ns() - t0)
                 if s is not None:
                     # charged to the awaiting code: past this frame and
                     # asyncio's own (__aenter__, Condition)
-                    skip, f = 1, sys._getframe(1)
+                    skip = 1
                     while f is not None and _library(f):
                         skip, f = skip + 1, f.f_back
                     _record(self, s, skip, f, 2)
@@ -218,7 +229,7 @@ def _waited(obj, t0, monotonic_ns):
     s = _c.lock_wait_hit(monotonic_ns() - t0)
     if s is None:
         return
-    skip, f = 2, sys._getframe(2)
+    skip, f = 2, _frame(2)
     while f is not None and _library(f):
         skip, f = skip + 1, f.f_back
     _record(obj, s, skip, f, 3)

@@ -1956,3 +1956,37 @@ def case_subinterp_shared_alloc(t):
     t.check(r.returncode == 0 and r.stdout.startswith("ok"), "rc %d: %s", r.returncode, r.stderr[-600:])
     t.prof()
     t.note("%s sub-interpreter runs, exit 0", r.stdout.split()[1])
+
+
+def case_asyncio_frameless(t):
+    # A coroutine stepped with no Python frame under it, as a loop written
+    # in C (uvloop) steps tasks: our asyncio.Lock's acquire must finish (or
+    # pass its cancellation on) instead of raising ValueError ("call stack
+    # is not deep enough") from looking for its awaiting frame.
+    t.write("prog.py", prog("""
+        import asyncio, _thread, functools, operator, sys, time
+        seen = []
+        sys.unraisablehook = lambda u: seen.append(type(u.exc_value).__name__)
+        loop = asyncio.new_event_loop()
+        lock = asyncio.Lock()
+        loop.run_until_complete(lock.acquire())     # held from now on
+        call = operator.methodcaller("__call__")
+        def frameless(*steps):                      # the new thread runs C code only
+            steps = (functools.partial(asyncio.events._set_running_loop, loop),) + steps
+            _thread.start_new_thread(list, (map(call, steps),))
+            time.sleep(0.3)
+        for how in ("success", "cancel"):
+            coro = lock.acquire()
+            frameless(functools.partial(coro.send, None))   # suspends on the lock's future
+            if how == "success":
+                lock.release()
+                frameless(functools.partial(coro.send, None))
+            else:
+                frameless(functools.partial(coro.throw, asyncio.CancelledError()))
+            want = [] if how == "success" else ["CancelledError"]
+            assert seen == want, (how, seen)
+            seen.clear()
+        contprof.stop()
+        print("ok")
+    """, ", lock_samples_per_s=100000"))
+    expect_ok(t, "a frameless coroutine step")
