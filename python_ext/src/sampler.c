@@ -125,10 +125,18 @@ typedef struct sampler {
 
 static sampler g_s;
 
-static struct {
-    _Atomic uint64_t key[NATIVE_CAP];
-    _Atomic uint64_t val[NATIVE_CAP];
-} g_native;
+/* Small ident -> value tables: open addressing, lock-free reads, writers
+ * holding the GIL (so they never race each other). A value is stored
+ * before its key, so a reader that finds the key finds its value. */
+typedef struct idtab {
+    size_t cap; /* power of two */
+    _Atomic uint64_t *key;
+    _Atomic int64_t *val;
+} idtab;
+
+static _Atomic uint64_t g_native_key[NATIVE_CAP];
+static _Atomic int64_t g_native_val[NATIVE_CAP];
+static idtab g_native = {NATIVE_CAP, g_native_key, g_native_val};
 
 /* The kernel's CLOCK_MONOTONIC (contprof_os.h): the sampler's futex
  * deadlines must be in the kernel's time, whatever a preloaded
@@ -152,46 +160,68 @@ static size_t native_hash(uint64_t k)
     return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 52) & (NATIVE_CAP - 1);
 }
 
-static bool native_insert(uint64_t thread_id, uint64_t native_id)
+/* The index of key in t, or -1. */
+static long idtab_find(idtab *t, uint64_t key)
 {
-    size_t h = native_hash(thread_id);
-    for (size_t i = 0; i < NATIVE_CAP; i++) {
-        size_t j = (h + i) & (NATIVE_CAP - 1);
-        uint64_t k = atomic_load(&g_native.key[j]);
-        if (k == thread_id || k == 0) {
-            atomic_store(&g_native.val[j], native_id);
-            atomic_store(&g_native.key[j], thread_id);
+    size_t h = native_hash(key);
+    for (size_t i = 0; i < t->cap; i++) {
+        size_t j = (h + i) & (t->cap - 1);
+        uint64_t k = atomic_load(&t->key[j]);
+        if (k == key)
+            return (long)j;
+        if (k == 0)
+            return -1;
+    }
+    return -1;
+}
+
+/* key -> val, in key's slot or a free one; false when t is full. */
+static bool idtab_put(idtab *t, uint64_t key, int64_t val)
+{
+    size_t h = native_hash(key);
+    for (size_t i = 0; i < t->cap; i++) {
+        size_t j = (h + i) & (t->cap - 1);
+        uint64_t k = atomic_load(&t->key[j]);
+        if (k == key || k == 0) {
+            atomic_store(&t->val[j], val);
+            atomic_store(&t->key[j], key);
             return true;
         }
     }
     return false;
 }
 
-/* Writers hold the GIL, so they never race each other. When the table is
- * full of long-gone idents it is cleared: live threads are re-registered by
- * the resolver's periodic refresh, and meanwhile the sampler's slots keep
- * the tid they had. */
+static void idtab_clear(idtab *t)
+{
+    for (size_t j = 0; j < t->cap; j++) {
+        atomic_store(&t->key[j], 0);
+        atomic_store(&t->val[j], 0);
+    }
+}
+
+/* key -> val; a table full of long-gone idents is cleared first. */
+static void idtab_set(idtab *t, uint64_t key, int64_t val)
+{
+    if (idtab_put(t, key, val))
+        return;
+    idtab_clear(t);
+    idtab_put(t, key, val);
+}
+
+/* ---- ident -> native tid (interpreters < 3.11) ---------------------- */
+
+/* When the table is full of long-gone idents it is cleared: live threads
+ * are re-registered by the resolver's periodic refresh, and meanwhile the
+ * sampler's slots keep the tid they had. */
 void cp__native_id_set(uint64_t thread_id, uint64_t native_id)
 {
-    if (native_insert(thread_id, native_id))
-        return;
-    for (size_t j = 0; j < NATIVE_CAP; j++)
-        atomic_store(&g_native.key[j], 0);
-    native_insert(thread_id, native_id);
+    idtab_set(&g_native, thread_id, (int64_t)native_id);
 }
 
 uint64_t cp__native_id_get(uint64_t thread_id)
 {
-    size_t h = native_hash(thread_id);
-    for (size_t i = 0; i < NATIVE_CAP; i++) {
-        size_t j = (h + i) & (NATIVE_CAP - 1);
-        uint64_t k = atomic_load(&g_native.key[j]);
-        if (k == 0)
-            return 0;
-        if (k == thread_id)
-            return atomic_load(&g_native.val[j]);
-    }
-    return 0;
+    long j = idtab_find(&g_native, thread_id);
+    return j < 0 ? 0 : (uint64_t)atomic_load(&g_native.val[j]);
 }
 
 void cp__sampler_skip(uint64_t thread_id)
@@ -392,55 +422,27 @@ static void retire(tslot *t)
 }
 
 /* Threads in a blocking acquire of a profiled lock (pylock.c): ident ->
- * nesting depth. Writers hold the GIL, so one writes at a time; the
- * sampler reads. Full of long-gone idents, it is cleared (a thread then
+ * nesting depth. Full of long-gone idents, it is cleared (a thread then
  * waiting is not seen as waiting until its next acquire). */
-static struct {
-    _Atomic uint64_t key[WAIT_CAP];
-    _Atomic int32_t depth[WAIT_CAP];
-} g_wait;
+static _Atomic uint64_t g_wait_key[WAIT_CAP];
+static _Atomic int64_t g_wait_depth[WAIT_CAP];
+static idtab g_wait = {WAIT_CAP, g_wait_key, g_wait_depth};
 
 void cp__sampler_lock_wait(uint64_t thread_id, bool begin)
 {
-    size_t h = native_hash(thread_id) & (WAIT_CAP - 1);
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < WAIT_CAP; i++) {
-            size_t j = (h + i) & (WAIT_CAP - 1);
-            uint64_t k = atomic_load(&g_wait.key[j]);
-            if (k == thread_id) {
-                int32_t d = atomic_load(&g_wait.depth[j]) + (begin ? 1 : -1);
-                atomic_store(&g_wait.depth[j], d > 0 ? d : 0);
-                return;
-            }
-            if (k == 0) {
-                if (begin) {
-                    atomic_store(&g_wait.depth[j], 1);
-                    atomic_store(&g_wait.key[j], thread_id);
-                }
-                return;
-            }
-        }
-        if (!begin)
-            return;
-        for (size_t j = 0; j < WAIT_CAP; j++) {
-            atomic_store(&g_wait.key[j], 0);
-            atomic_store(&g_wait.depth[j], 0);
-        }
+    long j = idtab_find(&g_wait, thread_id);
+    if (j >= 0) {
+        int64_t d = atomic_load(&g_wait.val[j]) + (begin ? 1 : -1);
+        atomic_store(&g_wait.val[j], d > 0 ? d : 0);
+    } else if (begin) {
+        idtab_set(&g_wait, thread_id, 1);
     }
 }
 
 static bool lock_waiting(uint64_t thread_id)
 {
-    size_t h = native_hash(thread_id) & (WAIT_CAP - 1);
-    for (size_t i = 0; i < WAIT_CAP; i++) {
-        size_t j = (h + i) & (WAIT_CAP - 1);
-        uint64_t k = atomic_load_explicit(&g_wait.key[j], memory_order_relaxed);
-        if (k == thread_id)
-            return atomic_load_explicit(&g_wait.depth[j], memory_order_relaxed) > 0;
-        if (k == 0)
-            return false;
-    }
-    return false;
+    long j = idtab_find(&g_wait, thread_id);
+    return j >= 0 && atomic_load(&g_wait.val[j]) > 0;
 }
 
 static void hold(tslot *t, int64_t delta, int64_t now)
@@ -914,10 +916,7 @@ static void reset_tables(void)
     atomic_store(&g_s.exit_head, 0);
     atomic_store(&g_s.exit_tail, 0);
     /* After a fork, the parent's waiting threads are gone. */
-    for (size_t j = 0; j < WAIT_CAP; j++) {
-        atomic_store(&g_wait.key[j], 0);
-        atomic_store(&g_wait.depth[j], 0);
-    }
+    idtab_clear(&g_wait);
 }
 
 int cp__sampler_start(const cp_sampler_opts *opts)
