@@ -162,16 +162,19 @@ def _awaiting(f):
     return frames
 
 
-def _record(obj, s, skip, f, name_skip):
-    """Record sampled wait s for obj, charged to the awaiting code: skip
-    frames above the caller (its own, ours and asyncio's) and this one
-    dropped, and the task's awaiting frames in their place when the chain
-    lacks them (_awaiting)."""
-    skip += 1
+def _record(obj, s, depth, f):
+    """Record sampled wait s for obj, charged to the awaiting code: f is the
+    frame depth levels above the caller (None where the stack is not that
+    deep); the frames up to it, this one, and ours and asyncio's from f on
+    are dropped, and the task's awaiting frames put in their place when the
+    chain lacks them (_awaiting)."""
+    skip = depth + 1
+    while f is not None and _library(f):
+        skip, f = skip + 1, f.f_back
     prefix = _awaiting(f)
     name = obj._cp_name
     if name is None:
-        name = obj._cp_name = _c.name_lock(lock_name, obj, obj._cp_site[0], obj._cp_site[1], name_skip,
+        name = obj._cp_name = _c.name_lock(lock_name, obj, obj._cp_site[0], obj._cp_site[1], depth + 1,
                                            prefix[0] if prefix else None)
     if prefix:
         _c.lock_wait_record(s[0], s[1], name, skip, tuple((fr.f_code, fr.f_lasti) for fr in prefix))
@@ -208,10 +211,7 @@ def _async_lock_class(base):
                 if s is not None:
                     # charged to the awaiting code: past this frame and
                     # asyncio's own (__aenter__, Condition)
-                    skip = 1
-                    while f is not None and _library(f):
-                        skip, f = skip + 1, f.f_back
-                    _record(self, s, skip, f, 2)
+                    _record(self, s, 1, f)
 
     Lock.__module__, Lock.__qualname__, Lock.__doc__ = base.__module__, base.__qualname__, base.__doc__
     return Lock
@@ -229,10 +229,7 @@ def _waited(obj, t0, monotonic_ns):
     s = _c.lock_wait_hit(monotonic_ns() - t0)
     if s is None:
         return
-    skip, f = 2, _frame(2)
-    while f is not None and _library(f):
-        skip, f = skip + 1, f.f_back
-    _record(obj, s, skip, f, 3)
+    _record(obj, s, 2, _frame(2))
 
 
 class _Standin(type):
