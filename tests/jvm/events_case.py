@@ -23,19 +23,18 @@ def run(jdk, agent, classes, work, mode, secs):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(prof)
     opts = "output_dir=%s,upload_period=60" % prof
+    late, go = mode.endswith("_attach"), os.path.join(work, "go")
     java = [os.path.join(jdk, "bin", "java")]
-    if not mode.endswith("_attach"):
-        java.append("-agentpath:%s=%s" % (agent, opts))
-    else:  # what users of late attach set on JDK 21+ (JEP 451's warning is the JVM's)
+    if late:  # what users of late attach set on JDK 21+ (JEP 451's warning is the JVM's)
         java.append("-XX:+EnableDynamicAgentLoading")
-    args = [mode, str(secs)]
-    if mode.endswith("_attach"):
-        args.append(os.path.join(work, "go"))
+    else:
+        java.append("-agentpath:%s=%s" % (agent, opts))
+    args = [mode, str(secs)] + ([go] if late else [])
     p = subprocess.Popen(java + ["-cp", classes, "EventTarget"] + args, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, universal_newlines=True)
     try:
-        if mode.endswith("_attach"):
-            attach(jdk, agent, opts, p, os.path.join(work, "go"))
+        if late:
+            attach(jdk, agent, opts, p, go)
         out = p.communicate(timeout=90)[0]
     finally:
         p.kill()
