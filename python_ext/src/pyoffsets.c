@@ -14,6 +14,7 @@
 #endif
 #if PY_VERSION_HEX >= 0x03090000
 #include <internal/pycore_interp.h>
+#include <internal/pycore_runtime.h>
 #else
 #include <internal/pycore_pystate.h>
 #endif
@@ -193,6 +194,21 @@ void cp__pyoff_gc_counts(int out[3])
 #endif
     for (int i = 0; i < 3; i++)
         out[i] = gc->generations[i].count;
+}
+
+/* The main interpreter's GIL: in the runtime before 3.12, then behind
+ * the interpreter's ceval state (the main one's lives as long as the
+ * process). last_holder is the thread state that took it last, locked
+ * whether it is held now. */
+void cp__pyoff_gil(const volatile uintptr_t **holder, const volatile int **locked)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    struct _gil_runtime_state *gil = PyInterpreterState_Main()->ceval.gil;
+#else
+    struct _gil_runtime_state *gil = &_PyRuntime.ceval.gil;
+#endif
+    *holder = (const volatile uintptr_t *)(const void *)&gil->last_holder;
+    *locked = (const volatile int *)(const void *)&gil->locked;
 }
 
 struct _object **cp__pyoff_frame_locals(struct _frame *f)

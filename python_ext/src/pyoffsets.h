@@ -59,6 +59,11 @@ const cp_pyoff *cp__pyoff(void);
  * returns (so that reading it does not move it). GIL held. */
 void cp__pyoff_gc_counts(int out[3]);
 
+/* Where the main interpreter's GIL records its last holder (a thread
+ * state address) and whether it is held, for lock-free reads: a thread
+ * holds the GIL iff *locked and *holder is its thread state. */
+void cp__pyoff_gil(const volatile uintptr_t **holder, const volatile int **locked);
+
 /* Where frame f keeps the dict its f_locals attribute fills (3.8-3.12: a
  * snapshot holding every local); NULL from 3.13 (a proxy, kept nowhere). */
 struct _frame; /* PyFrameObject */

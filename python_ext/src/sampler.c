@@ -3,9 +3,11 @@
  *
  * Per tick: walk the thread-state list (fault-safe reads), and for each
  * thread (1) read its CPU clock from the kernel tid and, if it advanced,
- * charge the delta to its current stack, unless it waits in a profiled
- * lock's acquire: then the CPU was burned before, elsewhere, and is held
- * until a tick finds the thread out of the wait; (2) for a bounded, round-robin
+ * charge the delta to its current stack if the thread is running Python
+ * code (holds the GIL) or ran nearly all the time since; otherwise (it
+ * came to wait: sleep, I/O, a lock, the GIL) the CPU was burned before,
+ * elsewhere, and is held until a tick finds the thread running Python
+ * code (see cpu_destination); (2) for a bounded, round-robin
  * subset, charge the wall time elapsed since that thread's last wall
  * sample. A thread whose top frame did not move reuses its cached stack,
  * and its CPU and wall time are coalesced into one pending sample (emitted
@@ -45,6 +47,7 @@
 #include "contprof.h"
 #include "contprof_os.h"
 #include "pyasync.h"
+#include "pyoffsets.h"
 #include "pywalk.h"
 #include "resolver.h"
 #include "saferead.h"
@@ -60,7 +63,7 @@
 #define HOT_DIV 16               /* "ran": used > interval/HOT_DIV of CPU    */
 #define WALK_STEPS_MAX (4 * MAX_THREADS) /* list entries visited per walk */
 #define EXIT_SLOTS 512           /* exit reports in flight (power of two)    */
-#define HOLD_MAX_NS 1000000000LL /* CPU of a waiting thread is held at most this long */
+#define HOLD_MAX_NS 4000000000LL /* CPU of a waiting thread is held at most this long */
 #define WAIT_CAP 1024            /* lock-waiting threads table (power of two) */
 
 typedef struct tslot {
@@ -83,6 +86,7 @@ typedef struct tslot {
     char task[CP_TASK_NAME_MAX]; /* asyncio task running the cached stack, "" = none */
     int64_t pend_cpu_ns, pend_cpu_n, pend_wall_ns, pend_wall_n, pend_since;
     int64_t held_cpu, held_since; /* CPU not yet charged: it ran, then waited */
+    int64_t cpu_at;             /* when last_cpu was read                  */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -113,6 +117,9 @@ typedef struct sampler {
     bool *list_ok;
     uint8_t *ts_buf;            /* [MAX_THREADS * ts span], batched reads */
     _Atomic uint64_t skip[4];
+    /* cpu_destination: the main interpreter's GIL (pyoffsets) */
+    const volatile uintptr_t *gil_holder;
+    const volatile int *gil_locked;
     /* native_frames: one thread's walk and merge (sampler thread only) */
     cp_rawframe *py_scratch, *merged; /* [max_frames] each              */
     uint16_t *groups;                 /* [max_frames]                   */
@@ -452,6 +459,35 @@ static void hold(tslot *t, int64_t delta, int64_t now)
     t->held_cpu += delta;
 }
 
+/* Where the CPU a thread used since its clock was last read goes. */
+typedef enum {
+    CPU_HERE,      /* to its stack now, with any CPU held before          */
+    CPU_DELTA,     /* this tick's to its stack now; held CPU stays held   */
+    CPU_HOLD,      /* held: its stack now is not where that CPU went      */
+} cpu_where;
+
+/* A thread that used CPU and then came to wait (sleep, a socket, select,
+ * the GIL) is found where it waits, not where its CPU went: a worker that
+ * handles a request in 1 ms and then waits 9 ms on its socket would be
+ * seen in recv() at nine ticks in ten. So the CPU of a thread that does
+ * not hold the GIL is held, and charged at a tick that finds the thread
+ * holding it, i.e. running Python code: ticks land on the code a thread
+ * runs in proportion to the time it runs it, so the held CPU is spread
+ * over stacks as the CPU was, and its sum stays exact. Exception: a thread
+ * that ran nearly the whole time since the last reading (a C call that
+ * let the GIL go, such as zlib or hashlib on a large buffer) is charged
+ * where it is, as before. No system call is made: reading the thread's
+ * kernel state (/proc/self/task/N/syscall) was tried and disturbed what
+ * it measured (see docs/DECISIONS.md). */
+static cpu_where cpu_destination(const tslot *t, int64_t delta, int64_t elapsed)
+{
+    if (!g_s.gil_locked || (*g_s.gil_locked && *g_s.gil_holder == t->ts))
+        return CPU_HERE;
+    if (elapsed > 0 && delta >= elapsed - elapsed / 8)
+        return CPU_DELTA;
+    return CPU_HOLD;
+}
+
 static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
 {
     int64_t cpu = thread_cpu_ns(t->native_id);
@@ -472,22 +508,34 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     bool native = g_s.o.native && t->hot && !cp__saferead_piped();
     if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns))
         return;
+    int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
     t->last_cpu = cpu;
     t->cpu_gen = g_s.gen;
+    t->cpu_at = now;
     bool overdue = t->held_cpu > 0 && now - t->held_since >= HOLD_MAX_NS;
     if (delta <= 0 && !overdue)
         return;
     /* A thread waiting for a profiled lock (and then for the GIL, in the
-     * same acquire) burned this CPU before it came to wait: where it waits
-     * is not where that CPU went. It is held, and charged at a tick that
-     * finds the thread out of the wait, to the stack it has then (after
-     * HOLD_MAX_NS, where it is). */
-    if (delta > 0 && lock_waiting(t->thread_id) && !overdue) {
+     * same acquire), or not running Python code at all, burned this CPU
+     * before it came to wait: where it waits is not where that CPU went.
+     * It is held, and charged at a tick that finds the thread running
+     * Python code, to the stack it has then (after HOLD_MAX_NS, where it
+     * is). */
+    cpu_where where = CPU_HERE;
+    if (delta > 0 && !overdue)
+        where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
+    if (where == CPU_HOLD) {
         hold(t, delta, now);
+        /* A stack to charge it to if no better one comes before the
+         * thread ends (take_exit, settle). */
+        if (!t->stack_valid)
+            refresh_stack(t, ti, cpu);
         return;
     }
-    delta += t->held_cpu;
-    t->held_cpu = 0;
+    if (where == CPU_HERE) {
+        delta += t->held_cpu;
+        t->held_cpu = 0;
+    }
     if (native)
         refresh_native(t, ti, cpu);
     else
@@ -931,6 +979,7 @@ int cp__sampler_start(const cp_sampler_opts *opts)
         return CP_ENOMEM;
     g_s.o = *opts;
     reset_tables();
+    cp__pyoff_gil(&g_s.gil_holder, &g_s.gil_locked);
     atomic_store(&g_s.wake, 0);
     for (int i = 0; i < 4; i++)
         atomic_store(&g_s.skip[i], 0);

@@ -89,6 +89,70 @@ def case_cpu_ratio(t):
     t.check(68 <= pct <= 82, "heavy got %.1f%% of heavy+light CPU, expected 75 +- 7", pct)
 
 
+def case_cpu_then_wait(t):
+    """Threads that compute a little and then block (sleep, recv): their
+    CPU belongs to the computing code, not to the call they wait in, where
+    most ticks find them."""
+    t.write("prog.py", prog("""
+        import json, socket, threading, time
+        def work(n):
+            s = 0
+            for i in range(n):
+                s += i * i
+            return s
+        def calc_a():
+            return work(15000)
+        def calc_b():
+            return work(5000)
+        truth = {}
+        def timed(key, fn):
+            c0 = time.thread_time()
+            fn()
+            truth[key] = truth.get(key, 0.0) + time.thread_time() - c0
+        def sleeper(secs):
+            end = time.monotonic() + secs
+            while time.monotonic() < end:
+                timed("a", calc_a)
+                time.sleep(0.002)
+        def server(conn, secs):
+            end = time.monotonic() + secs
+            while time.monotonic() < end:
+                conn.recv(1)
+                timed("b", calc_b)
+        a, b = socket.socketpair()
+        def client(secs):
+            end = time.monotonic() + secs + 0.3
+            while time.monotonic() < end:
+                b.send(b"x")
+                time.sleep(0.002)
+        th = [threading.Thread(target=sleeper, args=(5,), name="sleeper"),
+              threading.Thread(target=server, args=(a, 5), name="server"),
+              threading.Thread(target=client, args=(5,), name="client")]
+        for x in th: x.start()
+        for x in th: x.join()
+        contprof.stop()
+        print(json.dumps(truth))
+    """))
+    truth = json.loads(t.run(["prog.py"]).stdout.strip().splitlines()[-1])
+    m = t.prof()
+    workers = lambda st, lab: lab.get("thread name") in ("sleeper", "server")
+    total = m.total("cpu-time", where=workers)
+    a = m.total("cpu-time", "calc_a", inclusive=True, where=workers)
+    b = m.total("cpu-time", "calc_b", inclusive=True, where=workers)
+    waiting = m.total("cpu-time", "sleeper", where=workers) + m.total("cpu-time", "server", where=workers)
+    true_pct = 100.0 * truth["a"] / (truth["a"] + truth["b"])
+    pct = 100.0 * a / (a + b) if a + b else -1
+    t.note("calc %.1f%% of the workers' CPU (%.2f s; the program timed %.2f s in calc), waiting frames %.1f%%; "
+           "calc_a %.1f%% of calc (program %.1f%%)", 100.0 * (a + b) / max(total, 1), total / 1e9,
+           truth["a"] + truth["b"], 100.0 * waiting / max(total, 1), pct, true_pct)
+    t.check(total >= 0.5 * (truth["a"] + truth["b"]) * 1e9, "too little CPU recorded: %d ns", total)
+    t.check(a + b >= 0.75 * total, "only %.1f%% of the workers' CPU is in calc_a/calc_b",
+            100.0 * (a + b) / max(total, 1))
+    t.check(waiting <= 0.15 * total, "%.1f%% of the workers' CPU charged to where they wait",
+            100.0 * waiting / max(total, 1))
+    t.check(abs(pct - true_pct) <= 7, "calc_a got %.1f%% of calc CPU, the program measured %.1f%%", pct, true_pct)
+
+
 def case_alloc_ratio(t):
     t.write("prog.py", prog("""
         def big():
