@@ -92,10 +92,11 @@ def _patch_thread_exit():
         return
 
     def _bootstrap_inner(self):
+        start = _c.thread_start()
         try:
             orig(self)
         finally:
-            _c.thread_exit()
+            _c.thread_exit(start)
 
     _bootstrap_inner._contprof = True
     threading.Thread._bootstrap_inner = _bootstrap_inner

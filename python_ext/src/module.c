@@ -392,13 +392,27 @@ static PyObject *m_alloc_info(PyObject *self, PyObject *noargs)
                          "heap_evicted", (unsigned long long)a.heap_evicted);
 }
 
-/* Called by each threading.Thread as its run() has returned: its final
- * CPU clock, read by itself (see cp__sampler_thread_exit). */
-static PyObject *m_thread_exit(PyObject *self, PyObject *noargs)
+/* Called by each threading.Thread as it begins: CLOCK_MONOTONIC, handed
+ * back to thread_exit. */
+static PyObject *m_thread_start(PyObject *self, PyObject *noargs)
+{
+    return PyLong_FromLongLong((long long)cp_now_ns());
+}
+
+/* Called by each threading.Thread as its run() has returned, with what
+ * thread_start gave it: its final CPU clock, read by itself (see
+ * cp__sampler_thread_exit). */
+static PyObject *m_thread_exit(PyObject *self, PyObject *start)
 {
     int64_t cpu;
+    long long start_ns = PyLong_Check(start) ? PyLong_AsLongLong(start) : 0;
+    if (start_ns < 0) {
+        PyErr_Clear();
+        start_ns = 0;
+    }
     if (g_m.running && !in_subinterpreter() && (cpu = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID)) >= 0)
-        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns());
+        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns(),
+                                (int64_t)start_ns);
     Py_RETURN_NONE;
 }
 
@@ -448,7 +462,8 @@ static PyMethodDef methods[] = {
      "sys.monitoring RAISE callback (3.12+)."},
     VARARGS("asyncio_arm", cp__aio_arm,
             "asyncio_arm(current_tasks, Task, probe_task, coro, name) -> bool: label samples with task names."),
-    NOARGS("thread_exit", m_thread_exit, "The calling thread is ending (final CPU reading)."),
+    NOARGS("thread_start", m_thread_start, "The calling thread is beginning (returns a stamp for thread_exit)."),
+    {"thread_exit", (PyCFunction)m_thread_exit, METH_O, "The calling thread is ending (final CPU reading)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -87,12 +87,14 @@ typedef struct tslot {
     int64_t pend_cpu_ns, pend_cpu_n, pend_wall_ns, pend_wall_n, pend_since;
     int64_t held_cpu, held_since; /* CPU not yet charged: it ran, then waited */
     int64_t cpu_at;             /* when last_cpu was read                  */
+    bool from_start;            /* its CPU is counted from the thread's start */
+    bool cpu_seen;              /* a CPU tick read its clock               */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
 typedef struct exitrep {
     uint64_t thread_id, native_id;
-    int64_t cpu_ns, mono_ns;
+    int64_t cpu_ns, mono_ns, start_ns;
 } exitrep;
 
 typedef struct sampler {
@@ -117,6 +119,10 @@ typedef struct sampler {
     bool *list_ok;
     uint8_t *ts_buf;            /* [MAX_THREADS * ts span], batched reads */
     _Atomic uint64_t skip[4];
+    /* CPU ticks so far, the first and the last: their mean gap */
+    uint64_t cpu_ticks;
+    int64_t cpu_tick_first, cpu_tick_last;
+    int64_t unseen_cpu;         /* of short threads no tick saw (take_exit) */
     /* cpu_destination: the main interpreter's GIL (pyoffsets) */
     const volatile uintptr_t *gil_holder;
     const volatile int *gil_locked;
@@ -501,6 +507,7 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     }
     int64_t delta = t->last_cpu >= 0 ? cpu - t->last_cpu : 0;
     t->hot = delta >= g_s.o.cpu_interval_ns / HOT_DIV;
+    t->cpu_seen = true;
     /* Only a thread that ran is asked for its native stack: an idle one is
      * likely blocked, where a signal could cut a poll() short. One that
      * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU
@@ -584,6 +591,8 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
     free_slot->ts = ts;
     free_slot->thread_id = ti->thread_id;
     free_slot->last_cpu = is_new ? 0 : -1;
+    /* A new thread is read at the next CPU tick (take_exit relies on it). */
+    free_slot->from_start = free_slot->hot = is_new;
     free_slot->stack_cpu = -1;
     free_slot->last_wall = now;
     return free_slot;
@@ -591,35 +600,67 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
 
 /* ---- thread exits --------------------------------------------------- */
 
-void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono)
+void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono,
+                             int64_t start_ns)
 {
     size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_relaxed);
     if (!atomic_load(&g_s.running) || head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) >= EXIT_SLOTS)
         return; /* full: the sampler then stops at its last reading */
-    g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono};
+    g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns};
     atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
 }
 
+/* Mean gap between CPU ticks so far (the interval until there are two). */
+static int64_t cpu_tick_gap(void)
+{
+    if (g_s.cpu_ticks < 2 || g_s.cpu_tick_last <= g_s.cpu_tick_first)
+        return g_s.o.cpu_interval_ns;
+    return (g_s.cpu_tick_last - g_s.cpu_tick_first) / (int64_t)(g_s.cpu_ticks - 1);
+}
+
+/* A thread that lives less than the mean gap between CPU ticks is read by
+ * one only now and then: a server that starts a thread per request has
+ * most of them come and go unseen. Each still reports its exact CPU as it
+ * ends, so the CPU of the unseen short ones is pooled and charged to the
+ * stack the next tick saw a short one in (a random moment of a random one
+ * of them, as a tick falls): the total stays exact and the stacks
+ * unbiased. A pool no short thread is seen to take is dropped at stop. */
+static bool short_lived(const exitrep *e)
+{
+    return e->start_ns > 0 && e->mono_ns > e->start_ns && e->mono_ns - e->start_ns < cpu_tick_gap();
+}
+
 /* Charge an exited thread's CPU since its last reading, and its wall time
- * up to the exit, to its last stack. A thread never seen (it lived less
- * than a tick) has no stack to charge and is left out. */
+ * up to the exit, to its last stack; or pool it (see short_lived). */
 static void take_exit(const exitrep *e)
 {
-    for (size_t i = 0; i < MAX_THREADS; i++) {
-        tslot *t = &g_s.slots[i];
-        if (!t->ts || t->exited || t->native_id != e->native_id || t->thread_id != e->thread_id)
-            continue;
-        int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
-        t->held_cpu = 0;
-        if (cpu > 0)
-            add_pending(t, cpu, 0, e->mono_ns);
-        if (t->nframes && e->mono_ns > t->last_wall && g_s.o.wall)
-            add_pending(t, 0, e->mono_ns - t->last_wall, e->mono_ns);
-        t->last_cpu = e->cpu_ns;
-        t->last_wall = e->mono_ns;
-        retire(t);
+    tslot *t = NULL;
+    for (size_t i = 0; i < MAX_THREADS && !t; i++) {
+        tslot *s = &g_s.slots[i];
+        if (s->ts && !s->exited && s->native_id == e->native_id && s->thread_id == e->thread_id)
+            t = s;
+    }
+    bool seen = t && t->cpu_seen && t->stack_valid;
+    if (!seen) {
+        if (short_lived(e) && e->cpu_ns > 0)
+            g_s.unseen_cpu += e->cpu_ns;
+        if (t)
+            retire(t);
         return;
     }
+    int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
+    if (t->from_start && short_lived(e)) {
+        cpu += g_s.unseen_cpu;
+        g_s.unseen_cpu = 0;
+    }
+    t->held_cpu = 0;
+    if (cpu > 0)
+        add_pending(t, cpu, 0, e->mono_ns);
+    if (t->nframes && e->mono_ns > t->last_wall && g_s.o.wall)
+        add_pending(t, 0, e->mono_ns - t->last_wall, e->mono_ns);
+    t->last_cpu = e->cpu_ns;
+    t->last_wall = e->mono_ns;
+    retire(t);
 }
 
 static void take_exits(void)
@@ -674,6 +715,8 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         }
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
+        t->from_start = t->hot = t->last_cpu == 0;
+        t->cpu_seen = false;
     }
     if (t->exited)
         return;
@@ -693,6 +736,45 @@ static void reap(void)
             t->ts = 0;
         }
     }
+}
+
+/* Before 3.12 a thread state made by a parent for a thread it starts
+ * carries the parent's ident (and, 3.11, native id) until the new thread
+ * runs: such an entry would read the parent's CPU clock from zero, and
+ * charge the parent's whole CPU so far to a stack with no frame, once per
+ * thread started (a server starting a thread per request). New thread
+ * states are put at the head of the list, so of entries list_info[0..n)
+ * sharing an ident all but the last (oldest) are such: they are dropped
+ * (and the list walked again soon). Returns the entries kept, in order. */
+static size_t drop_unstarted(size_t n)
+{
+    enum { CAP = 2 * MAX_THREADS };
+    uint64_t seen[CAP];
+    memset(seen, 0, sizeof seen);
+    size_t kept = n;
+    for (size_t k = n; k-- > 0;) {
+        uint64_t id = g_s.list_info[k].thread_id;
+        size_t j = (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 53) & (CAP - 1);
+        while (seen[j] && seen[j] != id)
+            j = (j + 1) & (CAP - 1);
+        if (seen[j] == id) {
+            g_s.list_info[k].thread_id = 0; /* marks it dropped */
+            g_s.starting = true;
+            kept--;
+        } else {
+            seen[j] = id;
+        }
+    }
+    if (kept == n)
+        return n;
+    size_t out = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (g_s.list_info[k].thread_id == 0)
+            continue;
+        g_s.list_ts[out] = g_s.list_ts[k];
+        g_s.list_info[out++] = g_s.list_info[k];
+    }
+    return out;
 }
 
 /* Walk the list from head (one read per thread state) and remember it.
@@ -720,15 +802,23 @@ static void full_walk(uintptr_t head, int64_t now)
             g_s.starting = true;
             continue;
         }
-        tslot *t = skipped(ti.thread_id) ? NULL : slot_for(&ti, ts, now, is_new);
+        g_s.list_ts[n] = ts;
+        g_s.list_info[n++] = ti;
+    }
+    n = drop_unstarted(n);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        tslot *t = skipped(g_s.list_info[i].thread_id) ? NULL
+                                                       : slot_for(&g_s.list_info[i], g_s.list_ts[i], now, is_new);
         if (!t)
             continue;
         t->seen_gen = g_s.gen;
-        g_s.list_ts[n] = ts;
-        g_s.list_slot[n] = (uint32_t)(t - g_s.slots);
-        g_s.list_info[n] = ti;
-        g_s.list_ok[n++] = true;
+        g_s.list_ts[kept] = g_s.list_ts[i];
+        g_s.list_info[kept] = g_s.list_info[i];
+        g_s.list_slot[kept] = (uint32_t)(t - g_s.slots);
+        g_s.list_ok[kept++] = true;
     }
+    n = kept;
     g_s.nlist = n;
     g_s.walks++;
     g_s.last_walk_gen = g_s.gen;
@@ -810,6 +900,11 @@ static void tick(unsigned what, int64_t now)
             cp__pyn_new_epoch();
     }
     cp__aio_new_tick();
+    if (what & 1) {
+        if (g_s.cpu_ticks++ == 0)
+            g_s.cpu_tick_first = now;
+        g_s.cpu_tick_last = now;
+    }
     /* Objects loaded since the last tick (an extension just imported) must
      * be known to the unwinder before a thread is asked to unwind through
      * them. */
@@ -961,6 +1056,9 @@ static void reset_tables(void)
     g_s.list_head = 0;
     g_s.walks = g_s.last_walk_gen = 0;
     g_s.starting = false;
+    g_s.cpu_ticks = 0;
+    g_s.cpu_tick_first = g_s.cpu_tick_last = 0;
+    g_s.unseen_cpu = 0;
     atomic_store(&g_s.exit_head, 0);
     atomic_store(&g_s.exit_tail, 0);
     /* After a fork, the parent's waiting threads are gone. */

@@ -44,10 +44,13 @@ bool cp__sampler_is_python_tid(uint64_t tid);
 cp_rawring *cp__sampler_ring(void);
 
 /* Called by a Python thread (GIL held) as it ends, with its own CPU clock
- * and CLOCK_MONOTONIC: the sampler charges what it had not yet read to
- * the thread's last stack and stops reading that tid (which the kernel
- * may soon give to another thread). */
-void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono_ns);
+ * and CLOCK_MONOTONIC, now and as its run began (start_ns, 0 = unknown):
+ * the sampler charges what it had not yet read to the thread's last stack
+ * and stops reading that tid (which the kernel may soon give to another
+ * thread). A thread that lived less than a CPU tick's gap stands for the
+ * threads like it that no tick saw (see take_exit). */
+void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono_ns,
+                             int64_t start_ns);
 
 /* Ignore the thread with this threading ident (the profiler's own). */
 void cp__sampler_skip(uint64_t thread_id);

@@ -18,9 +18,19 @@ def start(extra=""):
     return START % extra
 
 
-def prog(body, extra=""):
-    """A program that starts contprof (test settings) and then runs body."""
-    return start(extra) + textwrap.dedent(body)
+# Integer arithmetic past the small-int cache: a known amount of CPU.
+WORK = """def work(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+"""
+
+
+def prog(body, extra="", work=False):
+    """A program that starts contprof (test settings) and then runs body
+    (with work() defined before it if asked)."""
+    return start(extra) + (WORK if work else "") + textwrap.dedent(body)
 
 
 def share(m, type_name, a, b, **kw):
@@ -61,11 +71,6 @@ def check_waits(t, truth, name_a=":lock_a", name_b=":store.guard"):
 def case_cpu_ratio(t):
     t.write("prog.py", prog("""
         import time
-        def work(n):
-            s = 0
-            for i in range(n):
-                s += i * i
-            return s
         def heavy():
             return work(30000)
         def light():
@@ -80,7 +85,7 @@ def case_cpu_ratio(t):
                     heavy(); light()
         loop()
         contprof.stop()
-    """, ", cpu_interval_us=2000"))
+    """, ", cpu_interval_us=2000", work=True))
     t.run(["prog.py"])
     m = t.prof()
     pct, a, b = share(m, "cpu-time", "heavy", "light", inclusive=True)
@@ -95,11 +100,6 @@ def case_cpu_then_wait(t):
     most ticks find them."""
     t.write("prog.py", prog("""
         import json, socket, threading, time
-        def work(n):
-            s = 0
-            for i in range(n):
-                s += i * i
-            return s
         def calc_a():
             return work(15000)
         def calc_b():
@@ -132,7 +132,7 @@ def case_cpu_then_wait(t):
         for x in th: x.join()
         contprof.stop()
         print(json.dumps(truth))
-    """))
+    """, work=True))
     truth = json.loads(t.run(["prog.py"]).stdout.strip().splitlines()[-1])
     m = t.prof()
     workers = lambda st, lab: lab.get("thread name") in ("sleeper", "server")
@@ -151,6 +151,41 @@ def case_cpu_then_wait(t):
     t.check(waiting <= 0.15 * total, "%.1f%% of the workers' CPU charged to where they wait",
             100.0 * waiting / max(total, 1))
     t.check(abs(pct - true_pct) <= 7, "calc_a got %.1f%% of calc CPU, the program measured %.1f%%", pct, true_pct)
+
+
+def case_short_threads(t):
+    """A thread per job, each living about a millisecond (a server that
+    starts a thread per request): most live between two CPU ticks, yet
+    their CPU is all accounted (the seen ones stand for the unseen), and
+    the parent's CPU is not charged again to its children (3.8-3.11)."""
+    t.write("prog.py", prog("""
+        import json, threading, time
+        truth = []
+        def job():
+            c0 = time.thread_time()
+            work(6000)
+            truth.append(time.thread_time() - c0)
+        def spawner(n):
+            for _ in range(n):
+                th = threading.Thread(target=job)
+                th.start()
+                th.join()
+        c0 = time.process_time()
+        spawner(2500)
+        cpu = time.process_time() - c0
+        contprof.stop()
+        print(json.dumps({"job": sum(truth), "process": cpu}))
+    """, work=True))
+    truth = json.loads(t.run(["prog.py"], timeout=120).stdout.strip().splitlines()[-1])
+    m = t.prof()
+    job = m.total("cpu-time", "job", inclusive=True)
+    total = m.total("cpu-time")
+    t.note("job() %.2f s recorded, %.2f s measured by the threads; all %.2f s recorded, process %.2f s",
+           job / 1e9, truth["job"], total / 1e9, truth["process"])
+    t.check(abs(job - truth["job"] * 1e9) <= 0.2 * truth["job"] * 1e9,
+            "job() recorded %.2f s, the threads measured %.2f s", job / 1e9, truth["job"])
+    t.check(total <= 1.2 * truth["process"] * 1e9, "recorded %.2f s of CPU, the process used %.2f s",
+            total / 1e9, truth["process"])
 
 
 def case_alloc_ratio(t):
