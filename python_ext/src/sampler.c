@@ -89,6 +89,7 @@ typedef struct tslot {
     int64_t cpu_at;             /* when last_cpu was read                  */
     bool from_start;            /* its CPU is counted from the thread's start */
     bool cpu_seen;              /* a CPU tick read its clock               */
+    bool run_seen;              /* ... and found it running (cpu_destination) */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -529,8 +530,10 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * Python code, to the stack it has then (after HOLD_MAX_NS, where it
      * is). */
     cpu_where where = CPU_HERE;
-    if (delta > 0 && !overdue)
+    if (delta > 0 && !overdue) {
         where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
+        t->run_seen |= where != CPU_HOLD;
+    }
     if (where == CPU_HOLD) {
         hold(t, delta, now);
         /* A stack to charge it to if no better one comes before the
@@ -621,10 +624,13 @@ static int64_t cpu_tick_gap(void)
 /* A thread that lives less than the mean gap between CPU ticks is read by
  * one only now and then: a server that starts a thread per request has
  * most of them come and go unseen. Each still reports its exact CPU as it
- * ends, so the CPU of the unseen short ones is pooled and charged to the
- * stack the next tick saw a short one in (a random moment of a random one
- * of them, as a tick falls): the total stays exact and the stacks
- * unbiased. A pool no short thread is seen to take is dropped at stop. */
+ * ends, so the CPU of the short ones no tick found running Python code is
+ * pooled and charged to the stack of the next short one a tick did find
+ * running (a random moment of the CPU they used, as a tick falls): the
+ * total stays exact and the stacks unbiased. Found waiting does not count:
+ * on a loaded machine a short thread spends much of its life waiting to
+ * start, and its start-up stack would take the pool. A pool no short
+ * thread is seen to take is dropped at stop. */
 static bool short_lived(const exitrep *e)
 {
     return e->start_ns > 0 && e->mono_ns > e->start_ns && e->mono_ns - e->start_ns < cpu_tick_gap();
@@ -640,14 +646,15 @@ static void take_exit(const exitrep *e)
         if (s->ts && !s->exited && s->native_id == e->native_id && s->thread_id == e->thread_id)
             t = s;
     }
-    bool seen = t && t->cpu_seen && t->stack_valid;
-    if (!seen) {
-        if (short_lived(e) && e->cpu_ns > 0)
+    if (!(t && t->run_seen && t->stack_valid) && short_lived(e)) {
+        if (e->cpu_ns > 0)
             g_s.unseen_cpu += e->cpu_ns;
         if (t)
             retire(t);
         return;
     }
+    if (!t)
+        return; /* never seen, and no short thread: nothing to charge it to */
     int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
     if (t->from_start && short_lived(e)) {
         cpu += g_s.unseen_cpu;
@@ -716,7 +723,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
         t->from_start = t->hot = t->last_cpu == 0;
-        t->cpu_seen = false;
+        t->cpu_seen = t->run_seen = false;
     }
     if (t->exited)
         return;

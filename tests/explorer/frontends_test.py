@@ -1,7 +1,10 @@
 """frontends_test.py — integration: a real CPython program (python_ext) and a
 real JVM (jvm_agent) upload to a running contprof-explorer on 127.0.0.1; the
 profile list must show both with the right facets and measures, and their
-flame tables must name the functions that burned the CPU.
+flame tables must name the functions that burned the CPU, waited for a lock
+(named) and threw (typed); a real browser (chromium through playwright-core,
+browser/frontends.browser.js) must show those lock-wait and exception
+profile types for both and draw the functions in them.
 
 usage: frontends_test.py EXPLORER_BIN WORKDIR [--python PY PYTHONPATH] [--java JAVA AGENT_SO]
 Standard library only. Exits 0 on success, 1 with one line per failure.
@@ -17,7 +20,7 @@ import time
 import urllib.request
 
 PY_PROG = r'''
-import time, contprof
+import threading, time, contprof
 contprof.start()
 def py_busy_loop(seconds):
     # The wall deadline, and on a loaded machine on until the thread has had
@@ -30,6 +33,28 @@ def py_busy_loop(seconds):
 t0 = time.thread_time_ns()
 py_busy_loop(3.5)
 print("CPU_NS=%d" % (time.thread_time_ns() - t0), flush=True)
+# Lock waits and exceptions, side by side for 2.5 s (profiles last 1 s).
+fe_guard = threading.Lock()
+def py_contend(end):
+    while time.time() < end:
+        with fe_guard:
+            time.sleep(0.002)
+def py_thrower(end):
+    n = 0
+    while time.time() < end:
+        try:
+            raise ValueError(n)
+        except ValueError:
+            n += 1
+        if n % 50 == 0:
+            time.sleep(0.001)
+end = time.time() + 2.5
+ts = [threading.Thread(target=py_contend, args=(end,)) for _ in range(2)]
+ts.append(threading.Thread(target=py_thrower, args=(end,)))
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
 contprof.stop()
 '''
 
@@ -47,11 +72,40 @@ public class Busy {
         }
         return x;
     }
-    public static void main(String[] a) {
+    static final class FeGuard {}
+    static final FeGuard GUARD = new FeGuard();
+    static void contend(long end) {
+        while (System.nanoTime() < end) {
+            synchronized (GUARD) {
+                long t = System.nanoTime() + 2_000_000L;
+                while (System.nanoTime() < t) { }
+            }
+        }
+    }
+    static long thrower(long end) {
+        long n = 0;
+        while (System.nanoTime() < end) {
+            try {
+                throw new IllegalStateException("n=" + n);
+            } catch (IllegalStateException e) {
+                n++;
+            }
+            if (n % 50 == 0) {
+                try { Thread.sleep(1); } catch (InterruptedException e) { return n; }
+            }
+        }
+        return n;
+    }
+    public static void main(String[] a) throws Exception {
         java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
         long t0 = mx.getCurrentThreadCpuTime();
         long x = cpuBurner(3.5);
         System.out.println("CPU_NS=" + (mx.getCurrentThreadCpuTime() - t0) + " x=" + x);
+        // Monitor contention and exceptions, side by side for 2.5 s.
+        long end = System.nanoTime() + 2_500_000_000L;
+        Thread[] ts = {new Thread(() -> contend(end)), new Thread(() -> contend(end)), new Thread(() -> thrower(end))};
+        for (Thread t : ts) t.start();
+        for (Thread t : ts) t.join();
     }
 }
 '''
@@ -143,6 +197,69 @@ def check_service(base, service, language, func, cpu_ns):
     check(prof["total"] > 0 or len(rows) > 1, "%s: empty cpu flame graph" % service)
 
 
+def check_events(base, service, lock_fn, lock_name, exc_fn, exc_type):
+    """The lock-wait and exception profile types reached the explorer with
+    the contending and throwing functions, the lock's name and the
+    exception's type. Returns the id of a profile holding both, or None."""
+    rows = rows_of(base, service)
+    typed = [r["id"] for r in rows if {"lock-acquire-wait", "exception-samples"} <= set(r.get("types") or [])]
+    total = lambda pid, typ: get(base, "/api/profiles/%d/flame?type=%s" % (pid, typ))["total"]
+    both = [pid for pid in typed if total(pid, "lock-acquire-wait") > 0 and total(pid, "exception-samples") > 0]
+    if not check(both, "%s: no profile has both lock-acquire-wait and exception-samples samples (%d have the "
+                 "types)" % (service, len(typed))):
+        return None
+    for typ, fn in (("lock-acquire-wait", lock_fn), ("exception-samples", exc_fn)):
+        agg = get(base, "/api/aggregate/table?service=%s&type=%s" % (service, typ))
+        names = [r["name"] for r in sorted(agg["rows"], key=lambda r: -r["total"])[:10]]
+        check(any(fn in r["name"] and r["total"] > 0 for r in agg["rows"]),
+              "%s: %s not in the %s table (top: %s)" % (service, fn, typ, names))
+    labels = {}
+    for pid in both:
+        for lab in get(base, "/api/profiles/%d/labels" % pid)["labels"]:
+            labels.setdefault(lab["key"], set()).update(v["value"] for v in lab["values"])
+    check(any(lock_name in v for v in labels.get("lock name", ())),
+          "%s: lock name %s missing (%s)" % (service, lock_name, sorted(labels.get("lock name", ()))))
+    check(any(exc_type in v for v in labels.get("exception type", ())),
+          "%s: exception type %s missing (%s)" % (service, exc_type, sorted(labels.get("exception type", ()))))
+    return both[-1]
+
+
+def node_modules(work):
+    """playwright-core for the browser check: a node_modules beside the
+    browser tests (developer checkouts), else `npm ci` from the committed
+    lockfile into work/npm (no browser download: Debian's chromium)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser")
+    if os.path.isdir(os.path.join(here, "node_modules", "playwright-core")):
+        return os.path.join(here, "node_modules")
+    npm = os.path.join(work, "npm")
+    os.makedirs(npm, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        shutil.copy(os.path.join(here, f), npm)
+    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=npm, timeout=120,
+                       env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    check(r.returncode == 0, "npm ci for playwright-core failed: %s" % r.stdout.decode()[-300:])
+    return os.path.join(npm, "node_modules")
+
+
+def check_in_browser(base, work, cases):
+    """A real browser (chromium, playwright-core) shows each real profile's
+    lock-wait and exception types, and draws the functions in them."""
+    chromium = os.environ.get("CONTPROF_CHROMIUM", "/usr/bin/chromium")
+    if not check(os.access(chromium, os.X_OK) and shutil.which("node"),
+                 "chromium (%s) or node missing: apt-get install chromium nodejs npm" % chromium):
+        return
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser", "frontends.browser.js")
+    art = os.path.join(work, "artifacts")
+    os.makedirs(art, exist_ok=True)
+    env = dict(os.environ, NODE_PATH=node_modules(work), EXPLORER_URL=base, CHROMIUM=chromium,
+               ARTIFACTS=art, USER_DATA_DIR=os.path.join(work, "chromium-profile"), CASES=json.dumps(cases))
+    r = subprocess.run(["node", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode(errors="replace")
+    sys.stdout.write(out)
+    check(r.returncode == 0, "browser check failed: %s" % out.strip().splitlines()[-1:])
+
+
 def check_facets(base, expected):
     facets = get(base, "/api/profiles?env=itest")["facets"]
     langs = {f["value"]: f["count"] for f in facets["language"]}
@@ -174,6 +291,16 @@ def main(argv):
         for service, language, func in expected:
             check_service(base, service, language, func, cpu.get(service))
         check_facets(base, [(s, l) for s, l, _ in expected])
+        events = {"fe-python": ("py_contend", "fe_guard", "py_thrower", "ValueError"),
+                  "fe-java": ("contend", "FeGuard", "thrower", "IllegalStateException")}
+        cases = []
+        for service, _, _ in expected:
+            pid = check_events(base, service, *events[service])
+            if pid is not None:
+                cases.append({"service": service, "id": pid, "lockFn": events[service][0],
+                              "excFn": events[service][2]})
+        if cases:
+            check_in_browser(base, work, cases)
         check(explorer.poll() is None, "the explorer died")
     finally:
         explorer.send_signal(signal.SIGTERM)
