@@ -88,6 +88,7 @@ typedef struct tslot {
     int64_t held_cpu, held_since; /* CPU not yet charged: it ran, then waited */
     int64_t cpu_at;             /* when last_cpu was read                  */
     bool from_start;            /* its CPU is counted from the thread's start */
+    int64_t born;               /* when its slot was made (from_start)     */
     bool cpu_seen;              /* a CPU tick read its clock               */
     bool run_seen;              /* ... and found it running (cpu_destination) */
 } tslot;
@@ -495,6 +496,8 @@ static cpu_where cpu_destination(const tslot *t, int64_t delta, int64_t elapsed)
     return CPU_HOLD;
 }
 
+static int64_t cpu_tick_gap(void);
+
 static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
 {
     int64_t cpu = thread_cpu_ns(t->native_id);
@@ -532,6 +535,11 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     cpu_where where = CPU_HERE;
     if (delta > 0 && !overdue) {
         where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
+        if (where != CPU_HOLD && !t->run_seen && t->from_start && now - t->born < cpu_tick_gap()) {
+            /* First found running, young: it takes the pool (take_exit). */
+            delta += g_s.unseen_cpu;
+            g_s.unseen_cpu = 0;
+        }
         t->run_seen |= where != CPU_HOLD;
     }
     if (where == CPU_HOLD) {
@@ -596,6 +604,7 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
     free_slot->last_cpu = is_new ? 0 : -1;
     /* A new thread is read at the next CPU tick (take_exit relies on it). */
     free_slot->from_start = free_slot->hot = is_new;
+    free_slot->born = now;
     free_slot->stack_cpu = -1;
     free_slot->last_wall = now;
     return free_slot;
@@ -625,12 +634,14 @@ static int64_t cpu_tick_gap(void)
  * one only now and then: a server that starts a thread per request has
  * most of them come and go unseen. Each still reports its exact CPU as it
  * ends, so the CPU of the short ones no tick found running Python code is
- * pooled and charged to the stack of the next short one a tick did find
- * running (a random moment of the CPU they used, as a tick falls): the
- * total stays exact and the stacks unbiased. Found waiting does not count:
- * on a loaded machine a short thread spends much of its life waiting to
- * start, and its start-up stack would take the pool. A pool no short
- * thread is seen to take is dropped at stop. */
+ * pooled, and the next thread a tick finds running Python code within its
+ * first gap of life takes the pool, to the stack it runs at that moment
+ * (sample_cpu): a random moment of the CPU such threads use, as a tick
+ * falls. The total stays exact and the stacks unbiased. Found waiting does
+ * not count: on a loaded machine a short thread spends much of its life
+ * waiting to start, and its start-up stack would take the pool. Nor does
+ * the stack a thread has when it ends: later ticks (wall time) move it on.
+ * A pool no thread is found running to take is dropped at stop. */
 static bool short_lived(const exitrep *e)
 {
     return e->start_ns > 0 && e->mono_ns > e->start_ns && e->mono_ns - e->start_ns < cpu_tick_gap();
@@ -656,10 +667,6 @@ static void take_exit(const exitrep *e)
     if (!t)
         return; /* never seen, and no short thread: nothing to charge it to */
     int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
-    if (t->from_start && short_lived(e)) {
-        cpu += g_s.unseen_cpu;
-        g_s.unseen_cpu = 0;
-    }
     t->held_cpu = 0;
     if (cpu > 0)
         add_pending(t, cpu, 0, e->mono_ns);
@@ -724,6 +731,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
         t->from_start = t->hot = t->last_cpu == 0;
         t->cpu_seen = t->run_seen = false;
+        t->born = c->now;
     }
     if (t->exited)
         return;
