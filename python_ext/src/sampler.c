@@ -89,8 +89,7 @@ typedef struct tslot {
     int64_t cpu_at;             /* when last_cpu was read                  */
     bool from_start;            /* its CPU is counted from the thread's start */
     int64_t born;               /* when its slot was made (from_start)     */
-    bool cpu_seen;              /* a CPU tick read its clock               */
-    bool run_seen;              /* ... and found it running (cpu_destination) */
+    bool run_seen;              /* a CPU tick found it running (cpu_destination) */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -124,7 +123,7 @@ typedef struct sampler {
     /* CPU ticks so far, the first and the last: their mean gap */
     uint64_t cpu_ticks;
     int64_t cpu_tick_first, cpu_tick_last;
-    int64_t unseen_cpu;         /* of short threads no tick saw (take_exit) */
+    int64_t unseen_cpu;         /* of short threads no tick found running (short_lived) */
     /* cpu_destination: the main interpreter's GIL (pyoffsets) */
     const volatile uintptr_t *gil_holder;
     const volatile int *gil_locked;
@@ -511,7 +510,6 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     }
     int64_t delta = t->last_cpu >= 0 ? cpu - t->last_cpu : 0;
     t->hot = delta >= g_s.o.cpu_interval_ns / HOT_DIV;
-    t->cpu_seen = true;
     /* Only a thread that ran is asked for its native stack: an idle one is
      * likely blocked, where a signal could cut a poll() short. One that
      * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU
@@ -536,7 +534,7 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     if (delta > 0 && !overdue) {
         where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
         if (where != CPU_HOLD && !t->run_seen && t->from_start && now - t->born < cpu_tick_gap()) {
-            /* First found running, young: it takes the pool (take_exit). */
+            /* First found running, young: it takes the pool (see short_lived). */
             delta += g_s.unseen_cpu;
             g_s.unseen_cpu = 0;
         }
@@ -665,7 +663,7 @@ static void take_exit(const exitrep *e)
         return;
     }
     if (!t)
-        return; /* never seen, and no short thread: nothing to charge it to */
+        return; /* never seen and not short: no stack to charge it to */
     int64_t cpu = t->held_cpu + (t->last_cpu >= 0 && e->cpu_ns > t->last_cpu ? e->cpu_ns - t->last_cpu : 0);
     t->held_cpu = 0;
     if (cpu > 0)
@@ -730,7 +728,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
         t->from_start = t->hot = t->last_cpu == 0;
-        t->cpu_seen = t->run_seen = false;
+        t->run_seen = false;
         t->born = c->now;
     }
     if (t->exited)
@@ -759,37 +757,26 @@ static void reap(void)
  * charge the parent's whole CPU so far to a stack with no frame, once per
  * thread started (a server starting a thread per request). New thread
  * states are put at the head of the list, so of entries list_info[0..n)
- * sharing an ident all but the last (oldest) are such: they are dropped
- * (and the list walked again soon). Returns the entries kept, in order. */
-static size_t drop_unstarted(size_t n)
+ * sharing an ident all but the last (oldest) are such: their ident is
+ * zeroed, so the walk skips them (and walks the list again soon). */
+static _Atomic uint64_t g_walk_key[2 * MAX_THREADS];
+static _Atomic int64_t g_walk_val[2 * MAX_THREADS];
+static idtab g_walk_ids = {2 * MAX_THREADS, g_walk_key, g_walk_val};
+
+static void drop_unstarted(size_t n)
 {
-    enum { CAP = 2 * MAX_THREADS };
-    uint64_t seen[CAP];
-    memset(seen, 0, sizeof seen);
-    size_t kept = n;
+    if (n < 2)
+        return;
+    idtab_clear(&g_walk_ids);
     for (size_t k = n; k-- > 0;) {
         uint64_t id = g_s.list_info[k].thread_id;
-        size_t j = (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 53) & (CAP - 1);
-        while (seen[j] && seen[j] != id)
-            j = (j + 1) & (CAP - 1);
-        if (seen[j] == id) {
-            g_s.list_info[k].thread_id = 0; /* marks it dropped */
+        if (idtab_find(&g_walk_ids, id) >= 0) {
+            g_s.list_info[k].thread_id = 0; /* dropped */
             g_s.starting = true;
-            kept--;
         } else {
-            seen[j] = id;
+            idtab_put(&g_walk_ids, id, 1); /* room: twice MAX_THREADS */
         }
     }
-    if (kept == n)
-        return n;
-    size_t out = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (g_s.list_info[k].thread_id == 0)
-            continue;
-        g_s.list_ts[out] = g_s.list_ts[k];
-        g_s.list_info[out++] = g_s.list_info[k];
-    }
-    return out;
 }
 
 /* Walk the list from head (one read per thread state) and remember it.
@@ -820,11 +807,11 @@ static void full_walk(uintptr_t head, int64_t now)
         g_s.list_ts[n] = ts;
         g_s.list_info[n++] = ti;
     }
-    n = drop_unstarted(n);
+    drop_unstarted(n);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        tslot *t = skipped(g_s.list_info[i].thread_id) ? NULL
-                                                       : slot_for(&g_s.list_info[i], g_s.list_ts[i], now, is_new);
+        uint64_t id = g_s.list_info[i].thread_id;
+        tslot *t = !id || skipped(id) ? NULL : slot_for(&g_s.list_info[i], g_s.list_ts[i], now, is_new);
         if (!t)
             continue;
         t->seen_gen = g_s.gen;
