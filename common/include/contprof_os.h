@@ -72,6 +72,20 @@ long cp_os_list_threads(pid_t *tids, size_t max);
  * profiler's. */
 int cp_os_fd_move_high(int fd, int floor);
 
+/* open(path, flags | O_CLOEXEC) for a profiler thread's short use, moved
+ * to a descriptor >= 512 when the limit allows (else left where it is);
+ * -1 when the open fails. A host that lists its own descriptors meanwhile
+ * (a child before exec, CPython's fd tests, closefrom) then never meets a
+ * low one that it did not open. */
+int cp_os_open_high(const char *path, int flags);
+
+/* Call fn(arg) while every free descriptor number from 3 to 511 is held
+ * by a placeholder, so that descriptors a library opens for good inside fn
+ * (libunwind's memory-validation pipe) land at 512 or above, out of the
+ * host's sight. Placeholders are closed after, each only if it is still
+ * ours. Without room under the descriptor limit fn just runs. */
+void cp_os_call_fds_high(void (*fn)(void *), void *arg);
+
 /* Is fd still the same open file as the one whose (st_dev, st_ino) were
  * recorded when it was made? For descriptors kept between uses, which a
  * host's closefrom(3) may have closed and reused for something else. */

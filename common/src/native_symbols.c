@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "contprof.h"
+#include "contprof_os.h"
 #include "native_modules.h"
 #include "unwind.h"
 
@@ -95,7 +96,7 @@ static void add_table(elf_syms *o, const uint8_t *f, size_t size, const Elf64_Eh
 static void load_symbols(elf_syms *o, const char *path)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = cp_os_open_high(path, O_RDONLY);
 
     o->loaded = true;
     if (fd < 0)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -117,7 +118,7 @@ static pid_t parse_tid(const char *s)
 
 long cp_os_list_threads(pid_t *tids, size_t max)
 {
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = cp_os_open_high("/proc/self/task", O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return -1;
     _Alignas(8) char buf[4096];
@@ -143,6 +144,45 @@ int cp_os_fd_move_high(int fd, int floor)
         return -1;
     close(fd);
     return high;
+}
+
+int cp_os_open_high(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    int high = fd < 0 ? -1 : cp_os_fd_move_high(fd, 512);
+    return high >= 0 ? high : fd;
+}
+
+void cp_os_call_fds_high(void (*fn)(void *), void *arg)
+{
+    enum { FLOOR = 512 };
+    int held[FLOOR];
+    size_t n = 0;
+    struct rlimit rl;
+    struct stat st;
+    int null = -1;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > FLOOR + 64 &&
+        (null = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 && fstat(null, &st) == 0) {
+        if (null < FLOOR)
+            held[n++] = null;
+        for (;;) {
+            int fd = fcntl(null, F_DUPFD_CLOEXEC, 3);
+            if (fd < 0)
+                break;
+            if (fd >= FLOOR || n == FLOOR) {
+                close(fd);
+                break;
+            }
+            held[n++] = fd;
+        }
+    }
+    fn(arg);
+    /* Another thread may have dup2()ed over a placeholder meanwhile. */
+    for (size_t i = 0; i < n; i++)
+        if (cp_os_fd_is(held[i], (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+            close(held[i]);
+    if (null >= FLOOR)
+        close(null);
 }
 
 bool cp_os_fd_is(int fd, uint64_t dev, uint64_t ino)

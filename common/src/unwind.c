@@ -17,6 +17,7 @@
  * thread twice (signals are blocked while it is held).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libunwind.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,12 +25,14 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "contprof.h"
+#include "contprof_os.h"
 #include "native_modules.h"
 #include "unwind.h"
 
@@ -617,6 +620,30 @@ static void warm_up(void)
 
 static void pid_after_fork(void) { g_pid = getpid(); }
 
+/* Run with every descriptor under 512 taken (cp_os_call_fds_high). */
+static void create_space(void *unused)
+{
+    (void)unused;
+    g_as = unw_create_addr_space(&g_accessors, 0);
+    if (!g_as)
+        return;
+    /* libunwind's set-up (tdep_init) opens a pipe and keeps it for good, for
+     * its local accessors' memory validation, which never runs here (ours
+     * validate). A descriptor the host never opened shows in its fd lists
+     * (a child's before exec, CPython's test_subprocess): the pipe lands
+     * on the lowest free pair from 512, and is closed. */
+    int first = fcntl(0, F_DUPFD_CLOEXEC, 512);
+    if (first >= 0)
+        close(first);
+    unw_set_caching_policy(g_as, UNW_CACHE_NONE);
+    struct stat a, b;
+    if (first >= 0 && fstat(first, &a) == 0 && fstat(first + 1, &b) == 0 && S_ISFIFO(a.st_mode) &&
+        S_ISFIFO(b.st_mode) && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+        close(first);
+        close(first + 1);
+    }
+}
+
 int cp_native_init(void)
 {
     static atomic_bool started;
@@ -630,11 +657,11 @@ int cp_native_init(void)
     cp__native_symbols_atfork();
     if ((rc = cp__modules_init()) != CP_OK)
         return rc;
-    if ((g_as = unw_create_addr_space(&g_accessors, 0)) == NULL ||
+    cp_os_call_fds_high(create_space, NULL);
+    if (g_as == NULL ||
         (g_pi = calloc(PI_SLOTS, sizeof *g_pi)) == NULL ||
         (g_rows = calloc(ROW_SLOTS, sizeof *g_rows)) == NULL)
         return CP_ENOMEM;
-    unw_set_caching_policy(g_as, UNW_CACHE_NONE);
     atomic_store_explicit(&g_ready, true, memory_order_release);
     warm_up();
     for (int i = 0; i < CP_UNWIND__COUNT; i++) /* the warm-up is not a sample */

@@ -37,7 +37,7 @@
 #include "pynative.h"
 #include "sampler.h"
 
-enum { MAX_CT = 256, NAME_LEN = 16, HIGH_FD = 512, MISSES_MAX = 4 };
+enum { MAX_CT = 256, NAME_LEN = 16, MISSES_MAX = 4 };
 #define SCAN_NS 100000000LL
 #define RETRY_NS 1000000000LL
 
@@ -67,19 +67,9 @@ void cp__cthreads_reset(void)
     g_c.self = 0;
 }
 
-/* open(path) as a descriptor >= HIGH_FD, or -1. */
-static int open_high(const char *path, int flags)
-{
-    int fd = open(path, flags | O_RDONLY | O_CLOEXEC);
-    int hi = fd < 0 ? -1 : cp_os_fd_move_high(fd, HIGH_FD);
-    if (fd >= 0 && hi < 0)
-        close(fd);
-    return hi;
-}
-
 static ssize_t read_file(const char *path, char *buf, size_t n)
 {
-    int fd = open_high(path, 0);
+    int fd = cp_os_open_high(path, O_RDONLY);
     if (fd < 0)
         return -1;
     ssize_t k = read(fd, buf, n - 1);

@@ -515,7 +515,12 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU
      * is charged at the tick that completes it, with that tick's stacks. */
     bool native = g_s.o.native && t->hot && !cp__saferead_piped();
-    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns))
+    /* A young thread not yet found running is read now when there is a
+     * pool to take (see short_lived): such threads rarely live to use a
+     * whole interval, and a pool nobody takes is lost. */
+    bool young = !t->run_seen && t->from_start && now - t->born < cpu_tick_gap();
+    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) &&
+        !(young && g_s.unseen_cpu > 0))
         return;
     int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
     t->last_cpu = cpu;
@@ -533,7 +538,7 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     cpu_where where = CPU_HERE;
     if (delta > 0 && !overdue) {
         where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
-        if (where != CPU_HOLD && !t->run_seen && t->from_start && now - t->born < cpu_tick_gap()) {
+        if (where != CPU_HOLD && young) {
             /* First found running, young: it takes the pool (see short_lived). */
             delta += g_s.unseen_cpu;
             g_s.unseen_cpu = 0;

@@ -7,6 +7,7 @@
  */
 #include <alloca.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -59,6 +60,24 @@ static void on_sig(int sig, siginfo_t *si, void *uc)
     if (atomic_load(&g_compare))
         compare_walks(uc, n);
     atomic_store(&g_n, n);
+}
+
+static int fd_count(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* The unwinder's set-up leaves no descriptor open (libunwind's own pipe is
+ * closed): a profiled host's fd list is its own. Runs first (init is once). */
+static void test_init_keeps_no_fd(void **state)
+{
+    (void)state;
+    int before = fd_count();
+    assert_int_equal(cp_native_init(), CP_OK);
+    assert_int_equal(fd_count(), before);
 }
 
 static void install(void)
@@ -468,6 +487,7 @@ int main(int argc, char **argv)
 {
     g_plugin_path = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_keeps_no_fd),
         cmocka_unit_test(test_known_chain),
         cmocka_unit_test(test_unwind_until),
         cmocka_unit_test(test_libz_frames),

@@ -135,12 +135,46 @@ static void test_fds(void **state)
     assert_int_equal(cp_os_fd_move_high(-1, 200), -1);
 }
 
+static int lowest_free_fd(void)
+{
+    int fd = fcntl(0, F_DUPFD, 0);
+    close(fd);
+    return fd;
+}
+
+static void open_pipe(void *arg)
+{
+    assert_int_equal(pipe2(arg, O_CLOEXEC), 0);
+}
+
+/* A profiler thread's descriptors never take a low number: the short-use
+ * open lands at 512 or above, and what a library opens for good inside
+ * cp_os_call_fds_high does too, with every placeholder gone after. */
+static void test_fds_high(void **state)
+{
+    (void)state;
+    int low = lowest_free_fd();
+    int fd = cp_os_open_high("/proc/self/stat", O_RDONLY);
+    assert_true(fd >= 512);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+    assert_int_equal(cp_os_open_high("/nonexistent/x", O_RDONLY), -1);
+    int p[2];
+    cp_os_call_fds_high(open_pipe, p);
+    assert_true(p[0] >= 512 && p[1] >= 512);
+    assert_int_equal(lowest_free_fd(), low); /* placeholders closed */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_timed_waits),
         cmocka_unit_test(test_fds),
+        cmocka_unit_test(test_fds_high),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
