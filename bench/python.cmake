@@ -1,7 +1,8 @@
 # Python overhead benchmark (bench/python_overhead.py), included by
 # bench/CMakeLists.txt: CPU-bound and allocation-heavy workloads with and
 # without the profiler at defaults, for each interpreter python_ext/ built;
-# bench/python_events.py: the lock and exception profiles' cost.
+# bench/python_events.py: the lock and exception profiles' cost;
+# bench/python_native_bias.py: where native-frame samples land.
 #   cmake --build <build> --target bench_python3.11   (one interpreter)
 #   cmake --build <build> --target bench_python_run   (all of them)
 # Each interpreter takes a few minutes: this is not a test.
@@ -25,6 +26,13 @@ if(_contprof_py_built)
       USES_TERMINAL VERBATIM
       COMMENT "Python ${_ver} lock/exception profile overhead benchmark")
     add_dependencies(bench_python_events${_ver} contprof_py${_tag})
+    # Native frames (opt-in): where their samples land against the CPU.
+    add_custom_target(bench_python_native_bias${_ver}
+      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_native_bias.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
+      USES_TERMINAL VERBATIM
+      COMMENT "Python ${_ver} native-frames sampling bias")
+    add_dependencies(bench_python_native_bias${_ver} contprof_py${_tag})
+    add_dependencies(bench_python_run bench_python_native_bias${_ver})
     add_dependencies(bench_python_run bench_python_events${_ver})
     add_dependencies(bench_python_run bench_python${_ver})
   endforeach()

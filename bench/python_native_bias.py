@@ -1,0 +1,85 @@
+"""Where Python native-frame samples land, against where the CPU went.
+
+    python bench/python_native_bias.py --pkg <build>/python/3.11 [--seconds 1.5]
+
+A loop runs K multiplications of pure Python, then one cheap system call
+(os.getppid), for K = 30, 300, 3000, 30000. The kernel's own accounting
+(getrusage: system time / all CPU) says how much of the CPU the system call
+really takes. The profile, with native_frames on, says how much of the
+cpu-time it charges to stacks with `getppid` among the native frames above
+the first Python frame. An unbiased sampler reads about the kernel share
+(plus the libc wrapper's few instructions).
+
+The Python front end asks a running thread for its native stack with a
+signal sent by the sampler thread; the signal is taken at the thread's next
+return to user mode, so a thread that enters the kernel more often than
+the interrupt that should force delivery arrives (~10-30 us in the
+reference VM) takes it at a system call's return. docs/DECISIONS.md
+("Python native frames") has the figures; this prints them again.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+import pprof  # noqa: E402  (the tests' independent pprof decoder)
+
+CHILD = r'''
+import json, os, resource, sys, time
+k, secs, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[4]
+import contprof
+contprof.start(output_dir=out, upload_period=3600, native_frames=True)
+def work(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+end = time.process_time() + secs
+while time.process_time() < end:
+    for _ in range(max(1, 30000 // k)):
+        work(k)
+        os.getppid()
+contprof.stop()
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"user": ru.ru_utime, "sys": ru.ru_stime}))
+'''
+
+
+def run(args, k):
+    with tempfile.TemporaryDirectory() as out:
+        r = subprocess.run([sys.executable, "-c", CHILD, str(k), str(args.seconds), "native", out],
+                           env=dict(os.environ, PYTHONPATH=args.pkg), stdout=subprocess.PIPE,
+                           universal_newlines=True, check=True)
+        ru = json.loads(r.stdout.strip().splitlines()[-1])
+        m = pprof.load_dir(out)
+        total = in_call = 0
+        for stack, mods, v, _ in m.rows_modules("cpu-time"):
+            total += v
+            # Native frames leafward of the first Python frame that reach getppid.
+            native_part = []
+            for f, md in zip(stack, mods):
+                if md == "[python]":
+                    break
+                native_part.append(f[0])
+            if any("getppid" in n for n in native_part):
+                in_call += v
+        return 100.0 * ru["sys"] / max(ru["user"] + ru["sys"], 1e-9), 100.0 * in_call / max(total, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pkg", required=True, help="folder holding the built contprof package")
+    ap.add_argument("--seconds", type=float, default=1.5, help="CPU seconds per run")
+    args = ap.parse_args()
+    print("python %s: os.getppid() after every K multiplications" % sys.version.split()[0])
+    print("%8s  %12s  %14s" % ("K", "kernel share", "under getppid"))
+    for k in (30, 300, 3000, 30000):
+        kern, on = run(args, k)
+        print("%8d  %11.1f%%  %13.1f%%" % (k, kern, on))
+
+
+if __name__ == "__main__":
+    main()
