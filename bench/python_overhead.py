@@ -128,7 +128,7 @@ idle = threading.Event()
 threading.Thread(target=idle.wait, daemon=True).start()
 if profile != "0":
     import contprof
-    # --native compares native frames on against off (Python's default).
+    # --native compares native frames on (the default) against off.
     contprof.start(output_dir=outdir, **({"native_frames": profile != "nonative"} if profile in ("nonative", "native") else {}))
 t0, c0 = time.monotonic(), time.process_time()
 work(n)
@@ -288,7 +288,7 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--callgrind", action="store_true", help="only the callgrind instruction counts")
     ap.add_argument("--native", action="store_true",
-                    help="compare native_frames on against off (Python's default), both profiled")
+                    help="compare native_frames on (the default) against off, both profiled")
     ap.add_argument("--callgrind-native", action="store_true",
                     help="only the instructions per native-frames request (signal handler: "
                          "unwind + Python walk), from callgrind")

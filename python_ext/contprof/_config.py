@@ -76,12 +76,10 @@ def load_files(explicit=None):
         _load_ini("contprof.ini")
 
 
-# This front end's own defaults where they differ from the settings table.
-# Native frames are off: their measured cost (docs/DECISIONS.md, "Python
-# native frames") is above the 1% budget on the reference machine;
-# native_frames=true (option, CONTPROF_NATIVE_FRAMES, config file) turns
-# them on.
-PYTHON_DEFAULTS = {"native_frames": "false"}
+# This front end's own defaults where they differ from the settings table
+# (none at present: native frames, once off here, are on as on the JVM;
+# see docs/DECISIONS.md, "Python native frames").
+PYTHON_DEFAULTS = {}
 
 
 def configure(options, service_default=None, config_file=None):

@@ -19,10 +19,19 @@
 #define SUBTYPES 4         /* Task subclasses remembered                     */
 #define USER_ADDR_MAX ((uintptr_t)1 << 57)
 #define OBJ_MAX 512        /* bytes of a task object read, at most           */
+#define RECENT_MAX 32      /* tasks seen current lately, for older stacks    */
+#define RECENT_TICKS 200   /* ... kept this many ticks (~2 s at 100 Hz)      */
 
 typedef struct aiotask {
     uint64_t coro, name;
 } aiotask;
+
+/* A task seen current at tick `tick`: a stack captured a little earlier
+ * (a thread's own CPU-timer capture, native frames) is matched against it
+ * once the loop has moved on to another task. */
+typedef struct recent {
+    uint64_t task, coro, tick;
+} recent;
 
 static struct {
     _Atomic uintptr_t current; /* 0 = not armed; published last             */
@@ -34,11 +43,14 @@ static struct {
     aiotask tasks[TASKS_MAX];
     uint64_t subtypes[SUBTYPES];
     uint32_t nsub;
+    uint64_t tick;
+    recent recent[RECENT_MAX];
 } g_aio;
 
 void cp__aio_set(uintptr_t current, uintptr_t task_type, size_t coro_off, size_t name_off)
 {
     atomic_store(&g_aio.current, 0);
+    memset(g_aio.recent, 0, sizeof g_aio.recent);
     g_aio.task_type = task_type;
     g_aio.coro_off = coro_off;
     g_aio.name_off = name_off;
@@ -53,6 +65,7 @@ bool cp__aio_armed(void)
 void cp__aio_new_tick(void)
 {
     g_aio.read_this_tick = false;
+    g_aio.tick++;
 }
 
 static bool plausible(uint64_t p)
@@ -93,7 +106,44 @@ static void take_task(uint64_t task)
         return;
     if (!is_task_type(u64_at(b, offsetof(PyObject, ob_type))))
         return;
-    g_aio.tasks[g_aio.ntasks++] = (aiotask){u64_at(b, g_aio.coro_off), u64_at(b, g_aio.name_off)};
+    uint64_t coro = u64_at(b, g_aio.coro_off);
+    g_aio.tasks[g_aio.ntasks++] = (aiotask){coro, u64_at(b, g_aio.name_off)};
+    /* Remember it (the same entry again, else the oldest one). */
+    recent *slot = &g_aio.recent[0];
+    for (size_t i = 0; i < RECENT_MAX; i++) {
+        recent *r = &g_aio.recent[i];
+        if (r->task == task && r->coro == coro) {
+            slot = r;
+            break;
+        }
+        if (r->tick < slot->tick)
+            slot = r;
+    }
+    *slot = (recent){task, coro, g_aio.tick};
+}
+
+static bool read_name(uint64_t obj, char *out, size_t cap);
+
+/* A task seen current lately whose coroutine is one of gens, read again
+ * now (still a task, still running that coroutine): its name into out. */
+static bool recent_task_of(const uint64_t *gens, uint32_t n, char *out, size_t cap)
+{
+    uint8_t b[OBJ_MAX];
+    size_t span = (g_aio.coro_off > g_aio.name_off ? g_aio.coro_off : g_aio.name_off) + 8;
+    for (size_t i = 0; i < RECENT_MAX; i++) {
+        const recent *r = &g_aio.recent[i];
+        if (!r->task || g_aio.tick - r->tick > RECENT_TICKS)
+            continue;
+        for (uint32_t k = 0; k < n; k++) {
+            if (gens[k] != r->coro)
+                continue;
+            if (span > sizeof b || !cp__saferead(b, (uintptr_t)r->task, span) ||
+                !is_task_type(u64_at(b, offsetof(PyObject, ob_type))) || u64_at(b, g_aio.coro_off) != r->coro)
+                return false;
+            return read_name(u64_at(b, g_aio.name_off), out, cap);
+        }
+    }
+    return false;
 }
 
 /* Bytes of the keys object's index table. */
@@ -255,7 +305,7 @@ bool cp__aio_task_of(const uint64_t *gens, uint32_t n, char *out, size_t cap)
         for (uint32_t i = 0; i < n; i++)
             if (gens[i] == g_aio.tasks[t].coro)
                 return read_name(g_aio.tasks[t].name, out, cap);
-    return false;
+    return recent_task_of(gens, n, out, cap);
 }
 
 /* ---- arming (GIL held) ---------------------------------------------- */

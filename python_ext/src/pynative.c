@@ -1,6 +1,7 @@
 /*
- * pynative.c — a thread's native and Python stacks on request, and their
- * merge (see pynative.h).
+ * pynative.c — a thread's native and Python stacks, from its own CPU timer
+ * (Python threads) or on request (threads without Python frames), and
+ * their merge (see pynative.h). The request path:
  *
  * One request is in flight at a time (the sampler thread asks threads one
  * after another). The mailbox's state word is the futex the sampler waits
@@ -19,6 +20,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -35,6 +37,7 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define FILL_WAIT_NS 50000000LL /* a claimed request is a memcpy away    */
 #define CLASS_SLOTS 4096        /* pc -> class cache (power of two)      */
 #define TIME_EVERY 4u           /* handler CPU timed on 1 request in 4   */
+#define TMAGIC 0x7C900000u      /* a timer's si_value: TMAGIC | gen << 10 | slot */
 
 enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
 
@@ -51,6 +54,8 @@ static struct {
     uint32_t npy, py_omitted, ngroups;
     cp_rawframe py[CP_PYN_PY_MAX];
     uint16_t groups[CP_PYN_PY_MAX];
+    uint64_t gens[CP_WALK_GENS];
+    uint32_t ngens_gen;
     atomic_int signo;
     atomic_bool ready;
     pid_t pid;                  /* ours (getpid costs ~1 us in VMs)        */
@@ -101,29 +106,39 @@ static uint32_t word(uint32_t seq, uint32_t phase) { return seq << 2 | phase; }
  * fork is under way: fork waits for the first to drain so that a child
  * never inherits that lock held. */
 static atomic_int g_inflight;
+static atomic_uint g_timed; /* timer signals taken (1 in TIME_EVERY is timed) */
 static atomic_bool g_forking;
 
 static void handle(uint32_t v, void *uc);
+static void handle_timer(uint32_t v, void *uc);
+
+/* Run fn(v, uc) unless a fork is under way. The sampled thread's CPU in
+ * here is the profiler's cost (its CPU clock: a loaded machine preempts
+ * handlers, which a wall clock would count). Timed on one call in
+ * TIME_EVERY, counted that many times: each clock read is a system call
+ * (~1-2 us). */
+static void run(void (*fn)(uint32_t, void *), uint32_t v, bool timed, void *uc)
+{
+    int64_t t0 = timed ? cpu_ns() : 0;
+    atomic_fetch_add(&g_inflight, 1);
+    if (!atomic_load(&g_forking))
+        fn(v, uc);
+    atomic_fetch_sub(&g_inflight, 1);
+    if (timed)
+        cp_metrics_add_hook_ns((cpu_ns() - t0) * TIME_EVERY);
+}
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
     (void)sig;
-    if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
-        ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
+    if (si->si_code == SI_TIMER && ((uint32_t)si->si_value.sival_int & 0xFFF00000u) == TMAGIC) {
+        uint32_t v = (uint32_t)si->si_value.sival_int & 0xFFFFFu;
+        run(handle_timer, v, (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
+    } else if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
+               ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
         uint32_t v = (uint32_t)(uintptr_t)si->si_value.sival_ptr;
-        /* The sampled thread's CPU in here is the profiler's cost (its
-         * CPU clock: a loaded machine preempts handlers, which a wall
-         * clock would count). Timed on one request in TIME_EVERY, counted
-         * that many times: each clock read is a system call (~1-2 us). */
-        bool timed = (v & (TIME_EVERY - 1)) == 0;
-        int64_t t0 = timed ? cpu_ns() : 0;
-        atomic_fetch_add(&g_inflight, 1);
-        if (!atomic_load(&g_forking))
-            handle(v, uc);
-        atomic_fetch_sub(&g_inflight, 1);
-        if (timed)
-            cp_metrics_add_hook_ns((cpu_ns() - t0) * TIME_EVERY);
+        run(handle, v, (v & (TIME_EVERY - 1)) == 0, uc);
     } /* else not ours: the signal was free when we took it, so ignore */
     errno = saved;
 }
@@ -145,7 +160,9 @@ static void handle(uint32_t v, void *uc)
                 g_n.pcs[i] = pcs[i];
             g_n.n = n;
             cp_evalgroups g = {g_n.groups, g_n.cap, 0};
-            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, g_n.py, g_n.cap, &g_n.py_omitted, &g) : 0;
+            g_n.ngens_gen = 0;
+            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, g_n.py, g_n.cap, &g_n.py_omitted, &g,
+                                             g_n.gens, &g_n.ngens_gen) : 0;
             g_n.ngroups = g.count;
             atomic_store(&g_n.state, word(seq, PH_READY));
             futex_wake(&g_n.state);
@@ -172,6 +189,130 @@ static void fork_child(void)
     cp__pyn_forget();
 }
 
+/* ---- per-thread CPU timers (see pynative.h) -------------------------------- */
+
+/* One thread's last capture: a seqlock whose only writer is the thread's
+ * own handler (handlers of one signal never nest); odd while written. */
+typedef struct capture {
+    _Atomic uint32_t seq;
+    uintptr_t ts;               /* the request: set before the timer is armed */
+    uint64_t thread_id;
+    uint32_t cap;
+    int npcs;
+    uint32_t npy, py_omitted, ngroups, ngens;
+    uintptr_t pcs[CP_PYN_MAX];
+    uint64_t gens[CP_WALK_GENS];
+    uint16_t groups[CP_PYN_PY_MAX];
+    cp_rawframe py[CP_PYN_PY_MAX];
+} capture;
+
+static struct {
+    capture *_Atomic cap;       /* made once, kept: a late signal may still come */
+    _Atomic uint32_t gen;       /* of the timer now (10 bits): older ones' signals are ignored */
+    timer_t id;
+    pid_t tid;
+    bool on;
+} g_t[CP_PYN_TIMERS];
+
+static void handle_timer(uint32_t v, void *uc)
+{
+    uint32_t idx = v & 0x3FFu, gen = v >> 10;
+    capture *c = idx < CP_PYN_TIMERS ? atomic_load(&g_t[idx].cap) : NULL;
+    /* A signal of a deleted timer (its thread's slot may be another's now). */
+    if (!c || gen != atomic_load(&g_t[idx].gen))
+        return;
+    uint32_t s = atomic_load(&c->seq);
+    atomic_store(&c->seq, s | 1u);
+    atomic_thread_fence(memory_order_release);
+    c->npcs = cp_native_unwind_until(uc, c->pcs, CP_PYN_MAX, NULL, g_n.eval_lo, g_n.eval_hi);
+    cp_evalgroups g = {c->groups, c->cap, 0};
+    c->npy = cp__walk_self(c->ts, c->thread_id, c->py, c->cap, &c->py_omitted, &g, c->gens, &c->ngens);
+    c->ngroups = g.count;
+    atomic_store(&c->seq, (s | 1u) + 1u);
+}
+
+bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, uint32_t cap,
+                        int64_t interval_ns, uint32_t *seq)
+{
+    if (idx < 0 || idx >= CP_PYN_TIMERS || tid <= 0 || !atomic_load(&g_n.ready))
+        return false;
+    capture *c = atomic_load(&g_t[idx].cap);
+    if (g_t[idx].on && g_t[idx].tid == tid && c->ts == ts && c->thread_id == thread_id)
+        return true;
+    cp__pyn_timer_drop(idx);
+    uint32_t gen = (atomic_load(&g_t[idx].gen) + 1) & 0x3FFu;
+    atomic_store(&g_t[idx].gen, gen);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c)))
+            return false;
+        atomic_store(&g_t[idx].cap, c);
+    }
+    c->ts = ts;
+    c->thread_id = thread_id;
+    c->cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
+    /* The thread's CPU clock (CPUCLOCK_SCHED, per thread): no call gives
+     * one for a tid of this process other than by this encoding. */
+    clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6u);
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = atomic_load(&g_n.signo);
+    ev.sigev_value.sival_int = (int)(TMAGIC | gen << 10 | (uint32_t)idx);
+    ev._sigev_un._tid = tid;
+    if (timer_create(clock, &ev, &g_t[idx].id) != 0)
+        return false;
+    struct itimerspec its = {{interval_ns / 1000000000LL, interval_ns % 1000000000LL},
+                             {interval_ns / 1000000000LL, interval_ns % 1000000000LL}};
+    if (timer_settime(g_t[idx].id, 0, &its, NULL) != 0) {
+        timer_delete(g_t[idx].id);
+        return false;
+    }
+    g_t[idx].tid = tid;
+    g_t[idx].on = true;
+    /* What an earlier thread of this slot left is not this thread's. */
+    *seq = atomic_load(&c->seq) & ~1u;
+    return true;
+}
+
+void cp__pyn_timer_drop(int idx)
+{
+    if (idx < 0 || idx >= CP_PYN_TIMERS || !g_t[idx].on)
+        return;
+    timer_delete(g_t[idx].id);
+    g_t[idx].on = false;
+    g_t[idx].tid = 0;
+}
+
+bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out)
+{
+    capture *c = idx >= 0 && idx < CP_PYN_TIMERS ? atomic_load(&g_t[idx].cap) : NULL;
+    if (!c)
+        return false;
+    uint32_t s = atomic_load_explicit(&c->seq, memory_order_acquire);
+    if ((s & 1u) || s == *seq)
+        return false;
+    int npcs = c->npcs;
+    uint32_t npy = c->npy, ngroups = c->ngroups, ngens = c->ngens;
+    if (npcs < 0 || npcs > CP_PYN_MAX || npy > c->cap || ngroups > out->g.cap || ngens > CP_WALK_GENS ||
+        (npy > 0 && out->py == NULL))
+        return false;
+    out->npcs = npcs;
+    memcpy(out->pcs, c->pcs, (size_t)npcs * sizeof *out->pcs);
+    out->npy = npy;
+    out->py_omitted = c->py_omitted;
+    memcpy(out->py, c->py, npy * sizeof *out->py);
+    out->g.count = ngroups;
+    memcpy(out->g.n, c->groups, ngroups * sizeof *out->g.n);
+    out->ngens = ngens;
+    memcpy(out->gens, c->gens, ngens * sizeof *out->gens);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != s)
+        return false; /* written meanwhile: the next tick takes the newer one */
+    *seq = s;
+    atomic_fetch_add(&g_n.answered, 1);
+    return npcs > 0 || npy > 0;
+}
+
 /* ---- the sampler's side ------------------------------------------------- */
 
 static bool send(pid_t tid, uint32_t value)
@@ -189,7 +330,7 @@ static bool send(pid_t tid, uint32_t value)
 bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample *out)
 {
     out->npcs = 0;
-    out->npy = out->py_omitted = 0;
+    out->npy = out->py_omitted = out->ngens = 0;
     out->g.count = 0;
     if (!atomic_load(&g_n.ready) || tid <= 0)
         return false;
@@ -239,6 +380,8 @@ bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample 
         memcpy(out->py, g_n.py, g_n.npy * sizeof *out->py);
         out->g.count = g_n.ngroups;
         memcpy(out->g.n, g_n.groups, g_n.ngroups * sizeof *out->g.n);
+        out->ngens = g_n.ngens_gen;
+        memcpy(out->gens, g_n.gens, g_n.ngens_gen * sizeof *out->gens);
     }
     atomic_store(&g_n.state, word(seq, PH_IDLE));
     atomic_fetch_add(&g_n.answered, 1);
@@ -255,6 +398,8 @@ void cp__pyn_tick_begin(void)
     if (atomic_load(&g_n.ready) && sig > 0 && sigaction(sig, NULL, &cur) == 0 &&
         (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_signal)) {
         atomic_store(&g_n.ready, false);
+        for (int i = 0; i < CP_PYN_TIMERS; i++)
+            cp__pyn_timer_drop(i); /* their signals would run the new handler */
         cp_log(CP_LOG_WARN, "native_frames: signal %d was taken over by another handler; "
                "Python frames only from now on", sig);
     }
@@ -264,6 +409,9 @@ void cp__pyn_forget(void)
 {
     atomic_store(&g_n.state, 0);
     g_n.seq = 0;
+    /* A forked child inherits no timer. */
+    for (int i = 0; i < CP_PYN_TIMERS; i++)
+        g_t[i].on = false;
 }
 
 /* ---- start -------------------------------------------------------------- */
@@ -425,11 +573,15 @@ static void stats_json(char *buf, size_t n)
     cp_pyn_stats p;
     cp_native_stats_get(&st);
     cp__pyn_stats_get(&p);
+    int timers = 0;
+    for (int i = 0; i < CP_PYN_TIMERS; i++)
+        timers += g_t[i].on;
     snprintf(buf, n,
              "{\"enabled\":%s,\"requests\":%llu,\"answered\":%llu,\"timeouts\":%llu,"
              "\"native_threads\":%llu,\"unwinds\":%llu,\"frames\":%llu,"
              "\"stopped\":{\"end\":%llu,\"truncated\":%llu,\"unknown_pc\":%llu,"
-             "\"no_unwind_info\":%llu,\"error\":%llu},\"objects\":%llu,\"symbols_cached\":%llu}",
+             "\"no_unwind_info\":%llu,\"error\":%llu},\"objects\":%llu,\"symbols_cached\":%llu,"
+             "\"signal\":%d,\"timers\":%d}",
              atomic_load(&g_n.ready) ? "true" : "false", (unsigned long long)p.requests,
              (unsigned long long)p.answered, (unsigned long long)p.timeouts,
              (unsigned long long)p.native_threads,
@@ -437,7 +589,7 @@ static void stats_json(char *buf, size_t n)
              (unsigned long long)st.stops[CP_UNWIND_END], (unsigned long long)st.stops[CP_UNWIND_TRUNCATED],
              (unsigned long long)st.stops[CP_UNWIND_UNKNOWN_PC], (unsigned long long)st.stops[CP_UNWIND_NO_INFO],
              (unsigned long long)st.stops[CP_UNWIND_ERROR], (unsigned long long)st.modules,
-             (unsigned long long)st.symbols_cached);
+             (unsigned long long)st.symbols_cached, atomic_load(&g_n.signo), timers);
 }
 
 void cp__pyn_publish(void)

@@ -52,6 +52,8 @@ typedef struct cp_pyn_sample {
     cp_rawframe *py;
     uint32_t npy, py_omitted;
     cp_evalgroups g;
+    uint64_t gens[CP_WALK_GENS]; /* outermost generators (cp__walk_gens) */
+    uint32_t ngens;
 } cp_pyn_sample;
 
 /* Sampler thread: have thread tid unwind itself now and, when ts is not 0,
@@ -60,6 +62,31 @@ typedef struct cp_pyn_sample {
  * when none came in time (counted). The thread never waits for the
  * sampler. */
 bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample *out);
+
+/* Per-thread CPU timers: the way Python threads give their stacks.
+ * A signal the sampler sends reaches a thread at its next return to user
+ * mode, late enough in a VM (10-30 us) that a thread making frequent
+ * system calls takes nearly all of them at a system call's return (see
+ * docs/DECISIONS.md). A CPU-time timer on the thread's own clock is raised
+ * by the tick on the thread's CPU and taken at that interrupt's exit,
+ * wherever the thread is; its handler stores both stacks in the thread's
+ * capture, which the sampler takes when it charges the thread's CPU.
+ *
+ * Sampler thread: make sure timer slot idx (< CP_PYN_TIMERS) fires every
+ * interval_ns of thread tid's CPU and captures up to cap Python frames of
+ * thread state ts / thread_id. When it makes a new timer, *seq is set so
+ * that cp__pyn_take ignores what the slot held before. False when no timer
+ * can be made (then ask with cp__pyn_capture). */
+#define CP_PYN_TIMERS 1024
+bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, uint32_t cap,
+                        int64_t interval_ns, uint32_t *seq);
+
+/* Sampler thread: delete slot idx's timer (its thread ended or changed). */
+void cp__pyn_timer_drop(int idx);
+
+/* Sampler thread: the capture slot idx's handler stored since *seq was
+ * taken, into out (py and g.n as for cp__pyn_capture); false if none. */
+bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out);
 
 /* The CPU a thread must have used since its last charged sample before it
  * is asked for its stacks: a request (a signal, the thread's own unwind and
@@ -95,7 +122,7 @@ uint32_t cp__pyn_native_only(const uintptr_t *pcs, int npcs, cp_rawframe *out, u
 /* Forget the pc classifications (every few ticks: objects may be unloaded). */
 void cp__pyn_new_epoch(void);
 
-/* In a forked child: no request is in flight. */
+/* In a forked child: no request is in flight, and no timer exists. */
 void cp__pyn_forget(void);
 
 void cp__pyn_stats_get(cp_pyn_stats *out);

@@ -60,7 +60,8 @@ typedef struct walkbuf {
     bool torn;            /* the last walk met a dead code object         */
 } walkbuf;
 
-static walkbuf g_sampler_w, g_self_w;
+static walkbuf g_sampler_w, g_self_w[CP_WALK_SELF_BUFS];
+static atomic_bool g_self_busy[CP_WALK_SELF_BUFS];
 /* Code-cache entries of earlier epochs stop matching (any walker). */
 static _Atomic uint64_t g_epoch;
 
@@ -449,7 +450,7 @@ static void note_gen(walkbuf *w, uint64_t gen)
 
 uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out)
 {
-    const walkbuf *w = which == CP_WALK_SAMPLER ? &g_sampler_w : which == CP_WALK_SELF ? &g_self_w : NULL;
+    const walkbuf *w = which == CP_WALK_SAMPLER ? &g_sampler_w : NULL;
     if (!w)
         return 0;
     memcpy(out, w->gens, w->ngens * sizeof out[0]);
@@ -547,12 +548,13 @@ uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t
 }
 
 uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
-                       uint32_t *omitted, cp_evalgroups *g)
+                       uint32_t *omitted, cp_evalgroups *g, uint64_t *gens, uint32_t *ngens)
 {
     uint8_t b[BUF_MAX];
     cp_tsinfo ti;
     size_t n = cp__ts_span();
     *omitted = 0;
+    *ngens = 0;
     g->count = 0;
     if (n > BUF_MAX || !cp__saferead(b, ts, n))
         return 0;
@@ -560,5 +562,19 @@ uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint3
     if (ti.thread_id != thread_id)
         return 0; /* the thread state now belongs to another thread */
     uintptr_t top = cp__ts_top(&ti, false);
-    return top ? walk(&g_self_w, top, false, out, cap, omitted, NULL, g) : 0;
+    if (!top)
+        return 0;
+    /* A buffer of its own: handlers of several threads may run at once. */
+    for (int i = 0; i < CP_WALK_SELF_BUFS; i++) {
+        bool idle = false;
+        if (!atomic_compare_exchange_strong(&g_self_busy[i], &idle, true))
+            continue;
+        walkbuf *w = &g_self_w[i];
+        uint32_t k = walk(w, top, false, out, cap, omitted, NULL, g);
+        memcpy(gens, w->gens, w->ngens * sizeof gens[0]);
+        *ngens = w->ngens;
+        atomic_store(&g_self_busy[i], false);
+        return k;
+    }
+    return 0;
 }

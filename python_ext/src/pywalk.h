@@ -59,9 +59,9 @@ uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, ui
 /* Generators (and coroutines) whose frames the last safe-mode walk of one
  * walker went through: at most CP_WALK_GENS, the outermost, outermost
  * last. Stored in out; returns how many. Sampler thread only, right after
- * its cp__walk (SAMPLER) or a cp__walk_self it asked for (SELF). */
+ * its cp__walk (SAMPLER); cp__walk_self hands its own back directly. */
 #define CP_WALK_GENS 4
-typedef enum { CP_WALK_NONE, CP_WALK_SAMPLER, CP_WALK_SELF } cp_walk_which;
+typedef enum { CP_WALK_NONE, CP_WALK_SAMPLER } cp_walk_which;
 uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out);
 
 /* Where one eval-loop call's frames end: n[k] is how many of the frames
@@ -81,10 +81,12 @@ uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t
 
 /* Signal-safe (saferead only; no lock, no allocation): the Python frames
  * of the calling thread, whose thread state is ts, as cp__walk_groups
- * would read them. Only one thread may run it at a time (pynative.c's
- * request protocol guarantees that). 0 when ts is not thread_id's. */
+ * would read them, and the outermost generators it went through (gens,
+ * CP_WALK_GENS, see cp__walk_gens). Up to CP_WALK_SELF_BUFS threads may
+ * run it at once; a further one gets 0. 0 when ts is not thread_id's. */
+#define CP_WALK_SELF_BUFS 4
 uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
-                       uint32_t *omitted, cp_evalgroups *g);
+                       uint32_t *omitted, cp_evalgroups *g, uint64_t *gens, uint32_t *ngens);
 /* Where a thread's last walk found its frames (sampler thread): the next
  * walk of that thread copies those ranges, and the word that locates its
  * top frame, in one read before walking, so a thread whose frames stayed

@@ -90,6 +90,7 @@ typedef struct tslot {
     bool from_start;            /* its CPU is counted from the thread's start */
     int64_t born;               /* when its slot was made (from_start)     */
     bool run_seen;              /* a CPU tick found it running (cpu_destination) */
+    uint32_t cap_seq;           /* its timer's capture last taken (native frames) */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -322,15 +323,13 @@ static void settle(tslot *t)
 
 /* ---- per thread ----------------------------------------------------- */
 
-/* Make frames[0..n) (omitted more), and the asyncio task that the walk
- * `which` found running them, t's stack; its pending time stays when the
- * stack and the task are the same (*changed false). True when the walk
- * went through a generator or coroutine frame. */
-static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t omitted, cp_walk_which which,
-                      bool *changed)
+/* Make frames[0..n) (omitted more), and the asyncio task running them
+ * (from the walk's outermost generators gens[0..ngens)), t's stack; its
+ * pending time stays when the stack and the task are the same (*changed
+ * false). True when the walk went through a generator or coroutine frame. */
+static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t omitted, const uint64_t *gens,
+                      uint32_t ngens, bool *changed)
 {
-    uint64_t gens[CP_WALK_GENS] = {0};
-    uint32_t ngens = cp__walk_gens(which, gens);
     char task[CP_TASK_NAME_MAX];
     /* The task is part of the stack: the same frames run the same task. */
     cp__aio_task_of(gens, ngens, task, sizeof task);
@@ -369,7 +368,9 @@ static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
     bool same_top = top == t->top && now.code == t->top_code && now.instr == t->top_instr, changed;
     t->stack_cpu = cpu;
     /* set_stack keeps the pending time when frames and task are unchanged. */
-    t->in_gen = set_stack(t, g_s.scratch, n, omitted, top ? CP_WALK_SAMPLER : CP_WALK_NONE, &changed);
+    uint64_t gens[CP_WALK_GENS];
+    uint32_t ngens = cp__walk_gens(top ? CP_WALK_SAMPLER : CP_WALK_NONE, gens);
+    t->in_gen = set_stack(t, g_s.scratch, n, omitted, gens, ngens, &changed);
     t->moving = changed || !same_top;
     t->top = top;
     t->top_code = now.code;
@@ -398,19 +399,35 @@ static void refresh_stack(tslot *t, const cp_tsinfo *ti, int64_t cpu)
     cp__walk_hint_save(&t->hint);
 }
 
-/* refresh_stack with native frames: the thread unwinds itself and walks
- * its own Python frames in one signal handler, so both are of one moment;
- * the merge (which names pcs) runs here. No answer in time: Python frames
- * only. */
-static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
+/* The sampler's one buffer for a thread's own report. */
+static cp_pyn_sample *native_sample(void)
 {
     cp_pyn_sample *ps = g_s.native_sample;
     ps->py = g_s.py_scratch;
     ps->g = (cp_evalgroups){g_s.groups, g_s.o.max_frames, 0};
+    return ps;
+}
+
+static void use_native(tslot *t, const cp_pyn_sample *ps, int64_t cpu);
+
+/* refresh_stack with native frames, on request (threads whose timer could
+ * not be made): the thread unwinds itself and walks its own Python frames
+ * in one signal handler, so both are of one moment; the merge (which names
+ * pcs) runs here. No answer in time: Python frames only. */
+static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
+{
+    cp_pyn_sample *ps = native_sample();
     if (!cp__pyn_capture((pid_t)t->native_id, t->ts, t->thread_id, ps)) {
         refresh_stack(t, ti, cpu);
         return;
     }
+    use_native(t, ps, cpu);
+}
+
+/* Make a thread's own report (a request's answer or its timer's capture)
+ * its current stack. */
+static void use_native(tslot *t, const cp_pyn_sample *ps, int64_t cpu)
+{
     uint32_t n, omitted = ps->py_omitted;
     if (ps->npy > 0)
         n = cp__pyn_merge(ps->pcs, ps->npcs, ps->py, ps->npy, ps->py_omitted, &ps->g, g_s.merged,
@@ -418,7 +435,7 @@ static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
     else
         n = cp__pyn_native_only(ps->pcs, ps->npcs, g_s.merged, g_s.o.max_frames, &omitted);
     bool changed;
-    t->in_gen = set_stack(t, g_s.merged, n, omitted, CP_WALK_SELF, &changed);
+    t->in_gen = set_stack(t, g_s.merged, n, omitted, ps->gens, ps->ngens, &changed);
     /* The next Python-only refresh must walk again, unless the thread
      * has not run since (then this stack is still its stack). */
     t->top = 0;
@@ -430,6 +447,7 @@ static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
  * thread): emit what is pending and never read its clock again. */
 static void retire(tslot *t)
 {
+    cp__pyn_timer_drop((int)(t - g_s.slots));
     settle(t);
     t->exited = true;
     t->hot = false;
@@ -522,6 +540,18 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) &&
         !(young && g_s.unseen_cpu > 0))
         return;
+    /* Python threads give their stacks from their own CPU timer (see
+     * cp__pyn_timer_sync): the CPU waits on the clock for the capture
+     * that a timer expiry in it made, a whole interval more at most. */
+    int idx = (int)(t - g_s.slots);
+    bool timed = native && t->ts && cp__pyn_timer_sync(idx, (pid_t)t->native_id, t->ts, t->thread_id,
+                                                       g_s.o.max_frames, g_s.o.cpu_interval_ns, &t->cap_seq);
+    cp_pyn_sample *cap = timed ? native_sample() : NULL;
+    /* A capture without Python frames (its handler found all walk buffers
+     * busy, or the thread was between frames) is not this thread's stack. */
+    bool got = timed && cp__pyn_take(idx, &t->cap_seq, cap) && cap->npy > 0;
+    if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !(young && g_s.unseen_cpu > 0))
+        return;
     int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
     t->last_cpu = cpu;
     t->cpu_gen = g_s.gen;
@@ -537,7 +567,8 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * is). */
     cpu_where where = CPU_HERE;
     if (delta > 0 && !overdue) {
-        where = lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
+        /* A capture is where the thread was running: its CPU goes there. */
+        where = got ? CPU_HERE : lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
         if (where != CPU_HOLD && young) {
             /* First found running, young: it takes the pool (see short_lived). */
             delta += g_s.unseen_cpu;
@@ -557,7 +588,9 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
         delta += t->held_cpu;
         t->held_cpu = 0;
     }
-    if (native)
+    if (got)
+        use_native(t, cap, cpu);
+    else if (native && !timed)
         refresh_native(t, ti, cpu);
     else
         refresh_stack(t, ti, cpu);
@@ -723,6 +756,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
             /* A new kernel thread behind the same thread state and ident:
              * the old thread's pending wall time is its own, and its cached
              * stack must never be emitted under the new thread's name. */
+            cp__pyn_timer_drop((int)(t - g_s.slots));
             settle(t);
             t->stack_valid = false;
             t->stack_cpu = -1;
@@ -750,6 +784,7 @@ static void reap(void)
     for (size_t i = 0; i < MAX_THREADS; i++) {
         tslot *t = &g_s.slots[i];
         if (t->ts && t->seen_gen != g_s.gen) {
+            cp__pyn_timer_drop((int)i);
             settle(t);
             t->ts = 0;
         }
@@ -1110,9 +1145,11 @@ void cp__sampler_stop(void)
     syscall(SYS_futex, &g_s.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     pthread_join(g_s.thr, NULL);
     atomic_store(&g_s.running, false);
-    for (size_t i = 0; i < MAX_THREADS; i++)
+    for (size_t i = 0; i < MAX_THREADS; i++) {
+        cp__pyn_timer_drop((int)i);
         if (g_s.slots[i].ts)
             settle(&g_s.slots[i]);
+    }
 }
 
 void cp__sampler_flush_pending(int64_t wait_ms)
