@@ -7,11 +7,14 @@ For each JDK and workload (CPU-bound, allocation-heavy; fixed work, about
   agent  -agentpath:libcontprof_jvm.so at default settings (files in a tmp dir)
   agent-noev  the same with lock_enabled=false,exception_enabled=false
   jfr    -XX:StartFlightRecording=settings=profile (the in-box reference)
-and reports, relative to base: median and min-run ratios of process CPU
+(with --native instead: base, agent, and agent-nonative, the agent with
+native_frames=false: no native frames, no CPU samples of JIT, GC and VM
+threads) and reports, relative to base: median and min-run ratios of process CPU
 time (user+sys of the whole JVM) and of wall time, RSS added (median of max
 RSS), and the agent's own overhead estimate from its runtime info.
 
 usage: jvm_overhead.py --agent LIB [--jdk HOME]... [--rounds N] [--work DIR] [--quick] [--workloads cpu,alloc,exc]
+                       [--native]
 """
 import argparse
 import glob
@@ -53,12 +56,18 @@ def self_overhead(outdir):
     return statistics.mean(pcts) if pcts else float("nan")
 
 
-def variants(jdk, agent, work, wl):
+def variants(jdk, agent, work, wl, native=False):
     java = os.path.join(jdk, "bin", "java")
     base = [java] + HEAP
     tail = ["-cp", os.path.join(work, "classes"), "Workload", wl, WORKLOADS[wl]]
     out = os.path.join(work, "agent-out")
     jfr = "-XX:StartFlightRecording=settings=profile,filename=%s" % os.path.join(work, "rec.jfr")
+    if native:
+        return {
+            "base": base + tail,
+            "agent": base + ["-agentpath:%s=output_dir=%s" % (agent, out)] + tail,
+            "agent-nonative": base + ["-agentpath:%s=output_dir=%s,native_frames=false" % (agent, out)] + tail,
+        }, out
     return {
         "base": base + tail,
         "agent": base + ["-agentpath:%s=output_dir=%s" % (agent, out)] + tail,
@@ -69,8 +78,8 @@ def variants(jdk, agent, work, wl):
     }, out
 
 
-def bench_one(jdk, agent, work, wl, rounds):
-    cmds, out = variants(jdk, agent, work, wl)
+def bench_one(jdk, agent, work, wl, rounds, native=False):
+    cmds, out = variants(jdk, agent, work, wl, native)
     res = {k: [] for k in cmds}
     selfs = []
     for r in range(rounds):
@@ -83,8 +92,8 @@ def bench_one(jdk, agent, work, wl, rounds):
     return res, selfs
 
 
-def ratio_line(res, name):
-    b, v = res["base"], res[name]
+def ratio_line(res, name, base="base"):
+    b, v = res[base], res[name]
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     mn = lambda xs, i: min(x[i] for x in xs)
     return ("cpu x%.4f (min-run x%.4f)  wall x%.4f (min-run x%.4f)  rss +%.1f MiB"
@@ -101,6 +110,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny runs: checks the script, measures nothing")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset")
     ap.add_argument("--scale", action="append", default=[], metavar="WL=N", help="another SCALE for a workload")
+    ap.add_argument("--native", action="store_true", help="native_frames on (the default) against off")
     a = ap.parse_args()
     if a.quick:
         for wl in WORKLOADS:
@@ -114,15 +124,20 @@ def main():
                            os.path.join(a.work, "classes"), os.path.join(HERE, "jvm_overhead", "Workload.java")])
     for jdk in jdks:
         for wl in a.workloads.split(","):
-            res, selfs = bench_one(jdk, a.agent, a.work, wl, a.rounds)
+            res, selfs = bench_one(jdk, a.agent, a.work, wl, a.rounds, a.native)
             b = res["base"]
             print("%s %s: base cpu %.2fs wall %.2fs rss %.0f MiB (median of %d)"
                   % (os.path.basename(jdk), wl, statistics.median(x[0] for x in b),
                      statistics.median(x[1] for x in b), statistics.median(x[2] for x in b), a.rounds))
             print("  agent  " + ratio_line(res, "agent") +
                   "  self-measured %.2f%%" % statistics.median(selfs))
-            print("  agent, lock+exception profiles off  " + ratio_line(res, "agent-noev"))
-            print("  jfr    " + ratio_line(res, "jfr"))
+            if a.native:
+                print("  agent-nonative  " + ratio_line(res, "agent-nonative"))
+                print("  agent vs agent-nonative (native frames' own cost)  " +
+                      ratio_line(res, "agent", "agent-nonative"))
+            else:
+                print("  agent, lock+exception profiles off  " + ratio_line(res, "agent-noev"))
+                print("  jfr    " + ratio_line(res, "jfr"))
             sys.stdout.flush()
 
 

@@ -261,21 +261,22 @@ print(contprof._c.native_stats())
 
 
 def callgrind_native(args):
-    """Instructions the sampled thread spends per native-frames request in
-    its signal handler: the native unwind and its own Python walk, each
-    divided by the requests answered (callgrind does not count a signal
-    handler's entry as a call, so the two callees are measured)."""
+    """Instructions the sampled thread spends per capture in its CPU
+    timer's signal handler: the native unwind (the whole stack) and its
+    own Python walk, each divided by the unwinds made (callgrind does not
+    count a signal handler's entry as a call, so the two callees are
+    measured)."""
     res = {}
-    for fn in ("cp__walk_self", "cp_native_unwind_until"):
+    for fn in ("cp__walk_self", "cp_native_unwind"):
         ir, stdout = callgrind_run(args.pkg, CG_NATIVE_CHILD, [300], [fn])
         res[fn] = (ir, json.loads(stdout.strip().splitlines()[-1]))
-    (w_ir, w_st), (u_ir, u_st) = res["cp__walk_self"], res["cp_native_unwind_until"]
-    w_n, u_n = max(1, w_st["answered"]), max(1, u_st["unwinds"])
+    (w_ir, w_st), (u_ir, u_st) = res["cp__walk_self"], res["cp_native_unwind"]
+    w_n, u_n = max(1, w_st["unwinds"]), max(1, u_st["unwinds"])
     u_frames = u_st["frames"] / float(u_n)
     print("callgrind, native frames (python %s): zlib.compress under 9 Python frames" % sys.version.split()[0])
-    print("  cp_native_unwind_until: %.0f instructions per unwind, %.1f frames, %.0f per frame"
+    print("  cp_native_unwind: %.0f instructions per unwind, %.1f frames, %.0f per frame"
           % (u_ir / u_n, u_frames, u_ir / u_n / max(u_frames, 1)))
-    print("  cp__walk_self (the handler's Python walk): %.0f instructions per request (%d requests)"
+    print("  cp__walk_self (the handler's Python walk): %.0f instructions per capture (%d captures)"
           % (w_ir / w_n, w_n))
     print("  " + json.dumps({"unwind_ir": u_ir / u_n, "walk_ir": w_ir / w_n, "frames": u_frames}))
 
@@ -290,7 +291,7 @@ def main():
     ap.add_argument("--native", action="store_true",
                     help="compare native_frames on (the default) against off, both profiled")
     ap.add_argument("--callgrind-native", action="store_true",
-                    help="only the instructions per native-frames request (signal handler: "
+                    help="only the instructions per native-frames capture (signal handler: "
                          "unwind + Python walk), from callgrind")
     args = ap.parse_args()
     if args.callgrind:

@@ -62,7 +62,6 @@ static struct {
     uid_t uid;
     int64_t tick_waited;        /* sampler: waiting done this tick       */
     const char *interp_module;  /* the object holding the eval loop       */
-    uintptr_t eval_lo, eval_hi; /* _PyEval_EvalFrameDefault's main body   */
     struct {
         uintptr_t pc;
         int cls;
@@ -148,10 +147,9 @@ static void handle(uint32_t v, void *uc)
     uint32_t seq = v & SEQ_MASK, req = word(seq, PH_REQ);
     if (atomic_load(&g_n.state) == req) {
         uintptr_t pcs[CP_PYN_MAX];
-        /* Up to the first eval-loop frame when Python frames are asked
-         * for (what lies below it is Python's, walked from the frames). */
-        int n = g_n.ts ? cp_native_unwind_until(uc, pcs, CP_PYN_MAX, NULL, g_n.eval_lo, g_n.eval_hi)
-                       : cp_native_unwind(uc, pcs, CP_PYN_MAX, NULL);
+        /* The whole stack: C frames between two Python calls (an
+         * extension calling back into Python) are kept by the merge. */
+        int n = cp_native_unwind(uc, pcs, CP_PYN_MAX, NULL);
         uint32_t want = req;
         if (atomic_compare_exchange_strong(&g_n.state, &want, word(seq, PH_FILL))) {
             /* Claimed: the sampler now waits for us and no other handler
@@ -224,7 +222,7 @@ static void handle_timer(uint32_t v, void *uc)
     uint32_t s = atomic_load(&c->seq);
     atomic_store(&c->seq, s | 1u);
     atomic_thread_fence(memory_order_release);
-    c->npcs = cp_native_unwind_until(uc, c->pcs, CP_PYN_MAX, NULL, g_n.eval_lo, g_n.eval_hi);
+    c->npcs = cp_native_unwind(uc, c->pcs, CP_PYN_MAX, NULL);
     cp_evalgroups g = {c->groups, c->cap, 0};
     c->npy = cp__walk_self(c->ts, c->thread_id, c->py, c->cap, &c->py_omitted, &g, c->gens, &c->ngens);
     c->ngroups = g.count;
@@ -459,8 +457,6 @@ bool cp__pyn_start(void)
         return false;
     }
     g_n.interp_module = f.module;
-    if (!cp_native_function_extent((uintptr_t)eval, &g_n.eval_lo, &g_n.eval_hi))
-        g_n.eval_lo = g_n.eval_hi = 0; /* then the whole stack is unwound */
     g_n.pid = getpid();
     g_n.uid = getuid();
     pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -248,6 +248,51 @@ def case_native_noinfo(t):
     t.check(under >= 0.95 * spin, "the Python caller is missing below noinfo_spin")
 
 
+CALLBACK_C = r"""
+typedef void (*fn)(void);
+void cb_bridge(fn f, int n) { for (int i = 0; i < n; i++) f(); }
+"""
+
+
+def case_native_callback(t):
+    """C between two Python frames: Python calls a C function (through
+    ctypes) that calls back into Python. The C frames sit between the two
+    Python frames: inner <- ... cb_bridge ... <- outer."""
+    lib = _cc(t, "cb", CALLBACK_C)
+    t.write("prog.py", prog("""
+        import ctypes, time
+        lib = ctypes.CDLL(%r)
+        CB = ctypes.CFUNCTYPE(None)
+        def inner():
+            s = 0
+            for i in range(20000):
+                s += i * i
+        cbf = CB(inner)
+        def outer():
+            end = time.thread_time() + 1.0
+            while time.thread_time() < end:
+                lib.cb_bridge(cbf, 10)
+        outer()
+        contprof.stop()
+    """ % lib, NATIVE_ON))
+    t.run(["prog.py"])
+    m = t.prof()
+    total = between = 0
+    for stack, _, v, _ in m.rows_modules("cpu-time"):
+        names = [f[0] for f in stack]
+        if "inner" not in names or "outer" not in names:
+            continue
+        total += v
+        i, o = names.index("inner"), names.index("outer")
+        if "cb_bridge" in names[i:o]:
+            between += v
+    t.note("inner: %.2f s, %.0f%% with cb_bridge between it and outer", total / 1e9,
+           100.0 * between / max(total, 1))
+    t.check(total > 0.4e9, "inner got %.2f s of CPU", total / 1e9)
+    t.check(between >= 0.8 * total, "cb_bridge between inner and outer in only %.0f%% of inner's CPU",
+            100.0 * between / max(total, 1))
+
+
 def case_native_syscalls(t):
     """A loop that makes a cheap system call after every ~1 us of Python:
     the CPU charged under the system call stays near the kernel's own share
