@@ -59,13 +59,7 @@ def run(args, k):
         total = in_call = 0
         for stack, mods, v, _ in m.rows_modules("cpu-time"):
             total += v
-            # Native frames leafward of the first Python frame that reach getppid.
-            native_part = []
-            for f, md in zip(stack, mods):
-                if md == "[python]":
-                    break
-                native_part.append(f[0])
-            if any("getppid" in n for n in native_part):
+            if any("getppid" in n for n in pprof.native_leaf(stack, mods)):
                 in_call += v
         return 100.0 * ru["sys"] / max(ru["user"] + ru["sys"], 1e-9), 100.0 * in_call / max(total, 1)
 

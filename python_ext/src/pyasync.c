@@ -98,16 +98,25 @@ static bool is_task_type(uint64_t type)
     return true;
 }
 
-static void take_task(uint64_t task)
+/* Read task: a Task (or subclass) now? Then its coroutine and name. */
+static bool read_task(uint64_t task, uint64_t *coro, uint64_t *name)
 {
     uint8_t b[OBJ_MAX];
     size_t n = (g_aio.coro_off > g_aio.name_off ? g_aio.coro_off : g_aio.name_off) + 8;
-    if (!plausible(task) || n > sizeof b || g_aio.ntasks >= TASKS_MAX || !cp__saferead(b, (uintptr_t)task, n))
+    if (!plausible(task) || n > sizeof b || !cp__saferead(b, (uintptr_t)task, n) ||
+        !is_task_type(u64_at(b, offsetof(PyObject, ob_type))))
+        return false;
+    *coro = u64_at(b, g_aio.coro_off);
+    *name = u64_at(b, g_aio.name_off);
+    return true;
+}
+
+static void take_task(uint64_t task)
+{
+    uint64_t coro, name;
+    if (g_aio.ntasks >= TASKS_MAX || !read_task(task, &coro, &name))
         return;
-    if (!is_task_type(u64_at(b, offsetof(PyObject, ob_type))))
-        return;
-    uint64_t coro = u64_at(b, g_aio.coro_off);
-    g_aio.tasks[g_aio.ntasks++] = (aiotask){coro, u64_at(b, g_aio.name_off)};
+    g_aio.tasks[g_aio.ntasks++] = (aiotask){coro, name};
     /* Remember it (the same entry again, else the oldest one). */
     recent *slot = &g_aio.recent[0];
     for (size_t i = 0; i < RECENT_MAX; i++) {
@@ -128,8 +137,6 @@ static bool read_name(uint64_t obj, char *out, size_t cap);
  * now (still a task, still running that coroutine): its name into out. */
 static bool recent_task_of(const uint64_t *gens, uint32_t n, char *out, size_t cap)
 {
-    uint8_t b[OBJ_MAX];
-    size_t span = (g_aio.coro_off > g_aio.name_off ? g_aio.coro_off : g_aio.name_off) + 8;
     for (size_t i = 0; i < RECENT_MAX; i++) {
         const recent *r = &g_aio.recent[i];
         if (!r->task || g_aio.tick - r->tick > RECENT_TICKS)
@@ -137,10 +144,10 @@ static bool recent_task_of(const uint64_t *gens, uint32_t n, char *out, size_t c
         for (uint32_t k = 0; k < n; k++) {
             if (gens[k] != r->coro)
                 continue;
-            if (span > sizeof b || !cp__saferead(b, (uintptr_t)r->task, span) ||
-                !is_task_type(u64_at(b, offsetof(PyObject, ob_type))) || u64_at(b, g_aio.coro_off) != r->coro)
+            uint64_t coro, name;
+            if (!read_task(r->task, &coro, &name) || coro != r->coro)
                 return false;
-            return read_name(u64_at(b, g_aio.name_off), out, cap);
+            return read_name(name, out, cap);
         }
     }
     return false;

@@ -537,8 +537,8 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * pool to take (see short_lived): such threads rarely live to use a
      * whole interval, and a pool nobody takes is lost. */
     bool young = !t->run_seen && t->from_start && now - t->born < cpu_tick_gap();
-    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) &&
-        !(young && g_s.unseen_cpu > 0))
+    bool pool_waits = young && g_s.unseen_cpu > 0;
+    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) && !pool_waits)
         return;
     /* Python threads give their stacks from their own CPU timer (see
      * cp__pyn_timer_sync): the CPU waits on the clock for the capture
@@ -550,7 +550,7 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     /* A capture without Python frames (its handler found all walk buffers
      * busy, or the thread was between frames) is not this thread's stack. */
     bool got = timed && cp__pyn_take(idx, &t->cap_seq, cap) && cap->npy > 0;
-    if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !(young && g_s.unseen_cpu > 0))
+    if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !pool_waits)
         return;
     int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
     t->last_cpu = cpu;

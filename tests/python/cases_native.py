@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 from cases import expect_ok, prog, share
+import pprof
 
 
 # On by default; the cases say so anyway, so that they test native frames
@@ -326,11 +327,7 @@ def case_native_syscalls(t):
         if "loop" not in [f[0] for f in stack]:
             continue
         total += v
-        leafward = []
-        for f, md in zip(stack, mods):
-            if md == "[python]":
-                break
-            leafward.append(f[0])
+        leafward = pprof.native_leaf(stack, mods)
         native += v if leafward else 0
         under += v if any("getppid" in n for n in leafward) else 0
     pct = 100.0 * under / max(total, 1)

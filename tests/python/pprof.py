@@ -198,6 +198,17 @@ class Merged:
         return out
 
 
+def native_leaf(stack, mods):
+    """Names of the native frames leafward of a stack's first Python frame
+    (mapping "[python]"), from rows_modules' stack and mods."""
+    out = []
+    for f, md in zip(stack, mods):
+        if md == "[python]":
+            break
+        out.append(f[0])
+    return out
+
+
 def load_dir(path, pattern="*.pprof.gz"):
     files = sorted(glob.glob(os.path.join(path, pattern)))
     profs = []
