@@ -565,6 +565,10 @@ bool cp_native_function_extent(uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
 /* Signal-safe: is pc inside a loaded object's executable segment? */
 bool cp_native_pc_known(uintptr_t pc);
 
+/* The extent [*lo, *hi) of the executable segment holding pc (an object's
+ * code, in memory); false when pc is in none. */
+bool cp_native_segment_extent(uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
+
 /* Off the hot path, any thread: describe pc as a NATIVE frame: name is the
  * demangled function ("deflate", "Compile::Optimize") or "lib.so+1f2e" (hex offset)
  * when no symbol covers it; module the object's path. return_address: pc

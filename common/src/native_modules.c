@@ -178,7 +178,9 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     b->adds = info->dlpi_adds;
     b->subs = info->dlpi_subs;
-    if (b->s != NULL && b->s->nmods < MAX_MODS)
+    if (b->s == NULL)
+        return 1; /* a probe: the counters are the same in every call */
+    if (b->s->nmods < MAX_MODS)
         add_module(b->s, info);
     return 0;
 }

@@ -607,6 +607,22 @@ bool cp_native_pc_known(uintptr_t pc)
     return known;
 }
 
+bool cp_native_segment_extent(uintptr_t pc, uintptr_t *lo, uintptr_t *hi)
+{
+    int token = 0;
+    const cp__modsnap *s = cp__modules_pin(&token);
+    if (s == NULL)
+        return false;
+    const cp__segment *seg = cp__modules_find(s, pc);
+    bool ok = seg != NULL && seg->exec;
+    if (ok) {
+        *lo = seg->lo;
+        *hi = seg->hi;
+    }
+    cp__modules_unpin(token);
+    return ok;
+}
+
 /* Run one walk on the calling thread, so that libunwind's one-time setup
  * (tdep_init: locks, the mempools) happens here and not in a handler. */
 static void warm_up(void)

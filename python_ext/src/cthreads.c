@@ -44,6 +44,7 @@ enum { MAX_CT = 256, NAME_LEN = 16, MISSES_MAX = 4 };
 typedef struct cthread {
     _Atomic int32_t tid;   /* 0 = free                                 */
     bool adopted, seen;
+    bool ours;             /* a profiler thread: remembered, never sampled */
     int64_t last_cpu;      /* CPU charged up to here                   */
     int64_t no_unwind_until; /* mono ns; INT64_MAX: blocks our signal  */
     int misses;            /* unanswered requests in a row             */
@@ -113,14 +114,18 @@ static cthread *find(pid_t tid)
 static void candidate(pid_t tid)
 {
     char name[NAME_LEN];
-    if (!read_comm(tid, name) || strncmp(name, "contprof", 8) == 0)
+    if (!read_comm(tid, name))
         return;
+    /* A profiler thread is kept in the table too, so that its name is
+     * read once, not at every scan. */
+    bool ours = strncmp(name, "contprof", 8) == 0;
     for (size_t i = 0; i < MAX_CT; i++) {
         cthread *t = &g_c.t[i];
         if (atomic_load(&t->tid) != 0)
             continue;
         memcpy(t->name, name, sizeof name);
         t->adopted = false;
+        t->ours = ours;
         t->seen = true;
         /* Born under us: all of its CPU; else from now. */
         t->last_cpu = g_c.scanned ? 0 : cp_os_thread_cpu_ns(tid);
@@ -146,7 +151,7 @@ static void consider(pid_t tid)
         return;
     }
     t->seen = true;
-    if (!t->adopted) {
+    if (!t->adopted && !t->ours) {
         t->adopted = true;
         cp__pyn_count_native_thread();
         if (blocks_signal(tid))

@@ -35,7 +35,8 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define WAIT_NS 20000000LL      /* sampler: answer within 20 ms ...      */
 #define TICK_WAIT_NS 20000000LL /* ... and all threads of a tick in 20 ms */
 #define FILL_WAIT_NS 50000000LL /* a claimed request is a memcpy away    */
-#define CLASS_SLOTS 4096        /* pc -> class cache (power of two)      */
+#define CLASS_BITS 14           /* pc -> class caches: the interpreter's */
+#define OTHER_BITS 10           /* code, and the rest's                  */
 #define TIME_EVERY 4u           /* handler CPU timed on 1 request in 4   */
 #define TMAGIC 0x7C900000u      /* a timer's si_value: TMAGIC | gen << 10 | slot */
 
@@ -62,10 +63,12 @@ static struct {
     uid_t uid;
     int64_t tick_waited;        /* sampler: waiting done this tick       */
     const char *interp_module;  /* the object holding the eval loop       */
-    struct {
+    uintptr_t interp_lo, interp_hi; /* its code: never unloaded, so the class
+                                 * of a pc in it outlives an epoch         */
+    struct pcclass {
         uintptr_t pc;
         int cls;
-    } classes[CLASS_SLOTS];
+    } classes[1u << CLASS_BITS], others[1u << OTHER_BITS];
     _Atomic uint64_t requests, answered, timeouts, native_threads;
 } g_n;
 
@@ -457,6 +460,8 @@ bool cp__pyn_start(void)
         return false;
     }
     g_n.interp_module = f.module;
+    if (!cp_native_segment_extent((uintptr_t)eval, &g_n.interp_lo, &g_n.interp_hi))
+        g_n.interp_lo = g_n.interp_hi = 0;
     g_n.pid = getpid();
     g_n.uid = getuid();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -474,24 +479,30 @@ int cp__pyn_signal(void) { return atomic_load(&g_n.signo); }
 
 /* ---- merging ------------------------------------------------------------ */
 
+/* An object unloaded since may have left its addresses to another: classes
+ * of pcs outside the interpreter's code are forgotten. The interpreter's
+ * own (most pcs: every leaf in the eval loop and the functions it calls)
+ * are kept, so that each is named once. */
 void cp__pyn_new_epoch(void)
 {
-    memset(g_n.classes, 0, sizeof g_n.classes);
+    memset(g_n.others, 0, sizeof g_n.others);
 }
 
 static int classify(uintptr_t pc, bool ret)
 {
     uintptr_t key = ret ? pc - 1 : pc;
-    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 52) & (CLASS_SLOTS - 1);
-    if (g_n.classes[i].pc == key && g_n.classes[i].cls != CL_NONE)
-        return g_n.classes[i].cls;
+    uint64_t h = key * 0x9E3779B97F4A7C15ULL;
+    struct pcclass *e = key >= g_n.interp_lo && key < g_n.interp_hi ? &g_n.classes[h >> (64 - CLASS_BITS)]
+                                                                     : &g_n.others[h >> (64 - OTHER_BITS)];
+    if (e->pc == key && e->cls != CL_NONE)
+        return e->cls;
     cp_frame f = {0};
     cp_native_symbolize(pc, ret, &f);
     int cls = CL_OTHER;
     if (f.module != NULL && g_n.interp_module != NULL && strcmp(f.module, g_n.interp_module) == 0)
         cls = f.name != NULL && strncmp(f.name, "_PyEval_EvalFrameDefault", 24) == 0 ? CL_EVAL : CL_INTERP;
-    g_n.classes[i].pc = key;
-    g_n.classes[i].cls = cls;
+    e->pc = key;
+    e->cls = cls;
     return cls;
 }
 
