@@ -4,7 +4,10 @@
 #include "vm_structs.h"
 
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int g_anchor = -1;     /* JavaThread::_anchor                  */
@@ -39,6 +42,17 @@ static const char *g_heap[MAX_HEAPS]; /* the CodeHeap objects (fixed after start
 static int g_nheaps, g_segment_shift;
 static uintptr_t g_cb_extent;    /* bytes of a CodeBlob header read       */
 static bool g_blobs_ready;
+
+/* The flag table (jvmFlag.hpp): JVMFlag::flags[JVMFlag::numFlags], the
+ * last entry empty. */
+static int g_fl_type = -1, g_fl_name = -1, g_fl_addr = -1, g_fl_flags = -1;
+static uintptr_t g_fl_table_addr, g_fl_count_addr; /* &JVMFlag::flags, &numFlags */
+static size_t g_fl_size;                           /* sizeof(JVMFlag)           */
+static int g_fl_origin_mask = 0xF, g_fl_default;   /* JVMFlag::VALUE_ORIGIN_MASK, JVMFlagOrigin::DEFAULT */
+/* _type and _flags are a short in some releases, an int in others: their
+ * declared types, and the widths the type table gives them. */
+static const char *g_fl_type_ts, *g_fl_flags_ts;
+static size_t g_fl_type_w, g_fl_flags_w;
 
 /* HotSpot's JavaThreadState value for "running VM code" (stable since JDK 6). */
 enum { THREAD_IN_VM = 6, FP_WINDOW = 8192 };
@@ -90,6 +104,32 @@ static void find_types(void *h)
             break;
         if (strcmp(name, "HeapBlock") == 0)
             g_hb_size = (int)*(const uint64_t *)(e + size_off);
+        else if (strcmp(name, "JVMFlag") == 0)
+            g_fl_size = (size_t)*(const uint64_t *)(e + size_off);
+        if (g_fl_type_ts != NULL && strcmp(name, g_fl_type_ts) == 0)
+            g_fl_type_w = (size_t)*(const uint64_t *)(e + size_off);
+        if (g_fl_flags_ts != NULL && strcmp(name, g_fl_flags_ts) == 0)
+            g_fl_flags_w = (size_t)*(const uint64_t *)(e + size_off);
+    }
+}
+
+static void find_int_constants(void *h)
+{
+    uintptr_t e = read_sym(h, "gHotSpotVMIntConstants");
+    uintptr_t stride = read_sym(h, "gHotSpotVMIntConstantEntryArrayStride");
+    uintptr_t name_off = read_sym(h, "gHotSpotVMIntConstantEntryNameOffset");
+    uintptr_t value_off = read_sym(h, "gHotSpotVMIntConstantEntryValueOffset");
+
+    if (e == 0 || stride == 0)
+        return;
+    for (;; e += stride) {
+        const char *name = *(const char **)(e + name_off);
+        if (name == NULL)
+            break;
+        if (strcmp(name, "JVMFlag::VALUE_ORIGIN_MASK") == 0)
+            g_fl_origin_mask = *(const int32_t *)(e + value_off);
+        else if (strcmp(name, "JVMFlagOrigin::DEFAULT") == 0)
+            g_fl_default = *(const int32_t *)(e + value_off);
     }
 }
 
@@ -113,6 +153,20 @@ static void find_offsets(void *h)
             break;
         if (strcmp(type, "CodeCache") == 0 && strcmp(field, "_heaps") == 0)
             g_heaps_addr = *(const uintptr_t *)(e + address_off);
+        if (strcmp(type, "JVMFlag") == 0) {
+            if (strcmp(field, "_type") == 0)
+                g_fl_type = off, g_fl_type_ts = *(const char **)(e + tstring_off);
+            else if (strcmp(field, "_name") == 0)
+                g_fl_name = off;
+            else if (strcmp(field, "_addr") == 0)
+                g_fl_addr = off;
+            else if (strcmp(field, "_flags") == 0)
+                g_fl_flags = off, g_fl_flags_ts = *(const char **)(e + tstring_off);
+            else if (strcmp(field, "flags") == 0)
+                g_fl_table_addr = *(const uintptr_t *)(e + address_off);
+            else if (strcmp(field, "numFlags") == 0)
+                g_fl_count_addr = *(const uintptr_t *)(e + address_off);
+        }
         for (size_t i = 0; i < sizeof k_code_fields / sizeof k_code_fields[0]; i++)
             if (strcmp(type, k_code_fields[i].type) == 0 && strcmp(field, k_code_fields[i].field) == 0)
                 *k_code_fields[i].off = off;
@@ -235,6 +289,7 @@ bool cp__vms_init(const void *probe, JNIEnv *env, jobject thread)
         return false;
     find_offsets(h);
     find_types(h);
+    find_int_constants(h);
     dlclose(h);
     init_code_heaps();
     /* java.lang.Thread.eetop holds the JavaThread* of a live thread. */
@@ -348,4 +403,88 @@ uintptr_t cp__vms_stack_base(JNIEnv *env)
     if (!g_ready || env == NULL || g_stack_base < 0)
         return 0;
     return *(const uintptr_t *)((const char *)env - g_env_offset + g_stack_base);
+}
+
+/* ---- the flag table ------------------------------------------------- */
+
+/* JVMFlag::FlagType, the same order in JDK 17 through 25 (the
+ * serviceability agent's VM.cmdFlagTypes). */
+enum { FT_BOOL, FT_INT, FT_UINT, FT_INTX, FT_UINTX, FT_UINT64, FT_SIZE, FT_DOUBLE, FT_CCSTR, FT_CCSTRLIST };
+
+typedef struct flagrow {
+    const char *name;
+    int type;
+    const void *addr;
+} flagrow;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const flagrow *)a)->name, ((const flagrow *)b)->name);
+}
+
+/* "-XX:Name=value" as JVMFlag::print_as_flag writes it. */
+static void format_flag(const flagrow *f, char *out, size_t n)
+{
+    const void *a = f->addr;
+    switch (f->type) {
+    case FT_BOOL: snprintf(out, n, "-XX:%c%s", *(const bool *)a ? '+' : '-', f->name); break;
+    case FT_INT: snprintf(out, n, "-XX:%s=%d", f->name, *(const int32_t *)a); break;
+    case FT_UINT: snprintf(out, n, "-XX:%s=%u", f->name, *(const uint32_t *)a); break;
+    case FT_INTX: snprintf(out, n, "-XX:%s=%" PRId64, f->name, *(const int64_t *)a); break;
+    case FT_UINTX: case FT_UINT64: case FT_SIZE:
+        snprintf(out, n, "-XX:%s=%" PRIu64, f->name, *(const uint64_t *)a); break;
+    case FT_DOUBLE: snprintf(out, n, "-XX:%s=%f", f->name, *(const double *)a); break;
+    default: { /* ccstr, ccstrlist: a char * that may be NULL */
+        const char *v = *(const char *const *)a;
+        snprintf(out, n, "-XX:%s=%s", f->name, v != NULL ? v : "");
+    }
+    }
+}
+
+/* A little-endian integer field of width w (2 or 4). */
+static int read_int(const uint8_t *p, size_t w)
+{
+    if (w == 2) {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+int cp__vms_flags(void (*emit)(const char *flag, void *arg), void *arg)
+{
+    if (g_fl_type < 0 || g_fl_name < 0 || g_fl_addr < 0 || g_fl_flags < 0 || g_fl_size == 0 ||
+        g_fl_table_addr == 0 || g_fl_count_addr == 0 || (g_fl_type_w != 2 && g_fl_type_w != 4) ||
+        (g_fl_flags_w != 2 && g_fl_flags_w != 4))
+        return -1;
+    const uint8_t *table = *(const uint8_t *const *)g_fl_table_addr;
+    size_t count = *(const size_t *)g_fl_count_addr;
+    if (table == NULL || count == 0 || count > 100000)
+        return -1;
+    flagrow *rows = malloc(count * sizeof *rows);
+    if (rows == NULL)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *f = table + i * g_fl_size;
+        const char *name = *(const char *const *)(f + g_fl_name);
+        const void *addr = *(const void *const *)(f + g_fl_addr);
+        int type = read_int(f + g_fl_type, g_fl_type_w);
+        int bits = read_int(f + g_fl_flags, g_fl_flags_w);
+        if (name == NULL || addr == NULL || type < FT_BOOL || type > FT_CCSTRLIST ||
+            (bits & g_fl_origin_mask) == g_fl_default)
+            continue; /* the empty last entry, an unknown type, a default */
+        rows[k++] = (flagrow){name, type, addr};
+    }
+    qsort(rows, k, sizeof *rows, by_name);
+    char buf[1024];
+    for (size_t i = 0; i < k; i++) {
+        format_flag(&rows[i], buf, sizeof buf);
+        emit(buf, arg);
+    }
+    free(rows);
+    return (int)k;
 }

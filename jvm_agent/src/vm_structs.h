@@ -77,4 +77,13 @@ uintptr_t cp__vms_stack_base(JNIEnv *env);
  * it has none or the offsets are unknown. */
 uintptr_t cp__vms_last_java_pc(JNIEnv *env);
 
+/* The VM's flags that are not at their default (command line,
+ * environment, ergonomics, management), sorted by name, as `jcmd <pid>
+ * VM.flags` prints them ("-XX:+UseG1GC", "-XX:MaxHeapSize=268435456"):
+ * emit(flag, arg) for each. Read from HotSpot's flag table (JVMFlag::flags,
+ * the table the serviceability agent reads), so it loads no class and runs
+ * no Java code. Returns the number emitted, or -1 when the table is
+ * unknown (not HotSpot, or cp__vms_init did not run). */
+int cp__vms_flags(void (*emit)(const char *flag, void *arg), void *arg);
+
 #endif /* CP_JVM_VM_STRUCTS_H */
