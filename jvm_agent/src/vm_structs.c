@@ -89,12 +89,15 @@ static const field_row k_code_fields[] = {
     {"CodeBlob", "_kind", &g_cb_kind},
 };
 
-static void find_types(void *h)
+/* Call fn(entry, name) for each entry of an exported table whose entries
+ * are stride bytes apart, each naming itself at name_off, until the NULL
+ * name that ends it. */
+static void each_entry(void *h, const char *table, const char *stride_sym, const char *name_sym,
+                       void (*fn)(uintptr_t e, const char *name))
 {
-    uintptr_t e = read_sym(h, "gHotSpotVMTypes");
-    uintptr_t stride = read_sym(h, "gHotSpotVMTypeEntryArrayStride");
-    uintptr_t name_off = read_sym(h, "gHotSpotVMTypeEntryTypeNameOffset");
-    uintptr_t size_off = read_sym(h, "gHotSpotVMTypeEntrySizeOffset");
+    uintptr_t e = read_sym(h, table);
+    uintptr_t stride = read_sym(h, stride_sym);
+    uintptr_t name_off = read_sym(h, name_sym);
 
     if (e == 0 || stride == 0)
         return;
@@ -102,35 +105,46 @@ static void find_types(void *h)
         const char *name = *(const char **)(e + name_off);
         if (name == NULL)
             break;
-        if (strcmp(name, "HeapBlock") == 0)
-            g_hb_size = (int)*(const uint64_t *)(e + size_off);
-        else if (strcmp(name, "JVMFlag") == 0)
-            g_fl_size = (size_t)*(const uint64_t *)(e + size_off);
-        if (g_fl_type_ts != NULL && strcmp(name, g_fl_type_ts) == 0)
-            g_fl_type_w = (size_t)*(const uint64_t *)(e + size_off);
-        if (g_fl_flags_ts != NULL && strcmp(name, g_fl_flags_ts) == 0)
-            g_fl_flags_w = (size_t)*(const uint64_t *)(e + size_off);
+        fn(e, name);
     }
+}
+
+static uintptr_t g_size_off, g_value_off; /* of a type entry's size, a constant's value */
+
+static void on_type(uintptr_t e, const char *name)
+{
+    uint64_t size = *(const uint64_t *)(e + g_size_off);
+    if (strcmp(name, "HeapBlock") == 0)
+        g_hb_size = (int)size;
+    else if (strcmp(name, "JVMFlag") == 0)
+        g_fl_size = (size_t)size;
+    if (g_fl_type_ts != NULL && strcmp(name, g_fl_type_ts) == 0)
+        g_fl_type_w = (size_t)size;
+    if (g_fl_flags_ts != NULL && strcmp(name, g_fl_flags_ts) == 0)
+        g_fl_flags_w = (size_t)size;
+}
+
+static void on_int_constant(uintptr_t e, const char *name)
+{
+    int32_t v = *(const int32_t *)(e + g_value_off);
+    if (strcmp(name, "JVMFlag::VALUE_ORIGIN_MASK") == 0)
+        g_fl_origin_mask = v;
+    else if (strcmp(name, "JVMFlagOrigin::DEFAULT") == 0)
+        g_fl_default = v;
+}
+
+static void find_types(void *h)
+{
+    g_size_off = read_sym(h, "gHotSpotVMTypeEntrySizeOffset");
+    each_entry(h, "gHotSpotVMTypes", "gHotSpotVMTypeEntryArrayStride", "gHotSpotVMTypeEntryTypeNameOffset",
+               on_type);
 }
 
 static void find_int_constants(void *h)
 {
-    uintptr_t e = read_sym(h, "gHotSpotVMIntConstants");
-    uintptr_t stride = read_sym(h, "gHotSpotVMIntConstantEntryArrayStride");
-    uintptr_t name_off = read_sym(h, "gHotSpotVMIntConstantEntryNameOffset");
-    uintptr_t value_off = read_sym(h, "gHotSpotVMIntConstantEntryValueOffset");
-
-    if (e == 0 || stride == 0)
-        return;
-    for (;; e += stride) {
-        const char *name = *(const char **)(e + name_off);
-        if (name == NULL)
-            break;
-        if (strcmp(name, "JVMFlag::VALUE_ORIGIN_MASK") == 0)
-            g_fl_origin_mask = *(const int32_t *)(e + value_off);
-        else if (strcmp(name, "JVMFlagOrigin::DEFAULT") == 0)
-            g_fl_default = *(const int32_t *)(e + value_off);
-    }
+    g_value_off = read_sym(h, "gHotSpotVMIntConstantEntryValueOffset");
+    each_entry(h, "gHotSpotVMIntConstants", "gHotSpotVMIntConstantEntryArrayStride",
+               "gHotSpotVMIntConstantEntryNameOffset", on_int_constant);
 }
 
 static void find_offsets(void *h)
