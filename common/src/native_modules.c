@@ -7,6 +7,7 @@
 #include "native_modules.h"
 
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
@@ -104,6 +105,12 @@ static const char *object_path(const char *name, char *buf, size_t n)
     }
     if (strncmp(name, "linux-vdso", 10) == 0 || strncmp(name, "linux-gate", 10) == 0)
         return "[vdso]";
+    /* dlopen("./libfoo.so") keeps the name it was given: relative to the
+     * directory the program was in then (still, nearly always, now). An
+     * absolute path is what the symbol reader opens and what a profile
+     * should show. */
+    if (name[0] != '/' && n >= PATH_MAX && realpath(name, buf) != NULL)
+        return buf;
     return name;
 }
 
@@ -143,7 +150,7 @@ typedef struct build {
 static void add_module(cp__modsnap *s, struct dl_phdr_info *info)
 {
     const ElfW(Phdr) *eh = NULL, *dyn = NULL;
-    char buf[4096];
+    char buf[PATH_MAX];
     size_t first = s->nsegs;
     cp__module *m = &s->mods[s->nmods];
 

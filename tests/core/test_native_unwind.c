@@ -8,6 +8,7 @@
 #include <alloca.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -216,6 +219,28 @@ static void test_unwind_until(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(find(n, "chain_mid"), 1);
     assert_int_equal(g_why, CP_UNWIND_END);
+}
+
+/* ---- the executable segment of a pc (cp_native_segment_extent) ----------- */
+
+static void test_segment_extent(void **state)
+{
+    uintptr_t lo = 0, hi = 0, flo = 0, fhi = 0, zlo = 0, zhi = 0;
+    static int data_word;
+
+    (void)state;
+    install();
+    /* This program's code: the segment holds the whole function. */
+    assert_true(cp_native_segment_extent((uintptr_t)chain_mid, &lo, &hi));
+    assert_true(cp_native_function_extent((uintptr_t)chain_mid, &flo, &fhi));
+    assert_true(lo <= flo && fhi <= hi);
+    /* Another object's code is another segment. */
+    assert_true(cp_native_segment_extent((uintptr_t)compress2, &zlo, &zhi));
+    assert_true(zlo <= (uintptr_t)compress2 && (uintptr_t)compress2 < zhi);
+    assert_true(zhi <= lo || hi <= zlo);
+    /* Data and the stack are in no executable segment. */
+    assert_false(cp_native_segment_extent((uintptr_t)&data_word, &lo, &hi));
+    assert_false(cp_native_segment_extent((uintptr_t)&lo, &lo, &hi));
 }
 
 /* ---- libz under compress2 ----------------------------------------------- */
@@ -431,7 +456,16 @@ static void test_dlopen_after_start(void **state)
     pthread_t t;
 
     install(); /* snapshot taken already (earlier tests or here) */
-    void *h = dlopen(g_plugin_path, RTLD_NOW | RTLD_LOCAL);
+    /* Opened by a relative name, as dlopen("./libfoo.so") does: frames
+     * and the module are still named from the real file. */
+    char abs[PATH_MAX], dir[PATH_MAX], rel[PATH_MAX + 2], cwd[PATH_MAX];
+    assert_non_null(realpath(g_plugin_path, abs));
+    snprintf(dir, sizeof dir, "%s", abs);
+    *strrchr(dir, '/') = '\0';
+    snprintf(rel, sizeof rel, "./%s", strrchr(abs, '/') + 1);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    void *h = dlopen(rel, RTLD_NOW | RTLD_LOCAL);
     assert_non_null(h);
     g_plugin = (plugin_fn)dlsym(h, "plugin_spin");
     assert_non_null(g_plugin);
@@ -442,6 +476,7 @@ static void test_dlopen_after_start(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(g_why, CP_UNWIND_UNKNOWN_PC);
     cp_native_refresh();
+    assert_int_equal(chdir(cwd), 0);
     n = sample(atomic_load(&g_tid), leaf_named_plugin);
     atomic_store(&g_stop, true);
     pthread_join(t, NULL);
@@ -450,7 +485,7 @@ static void test_dlopen_after_start(void **state)
     assert_int_equal(find(n, "plugin_main"), 2);
     cp_frame f;
     cp_native_symbolize(g_pcs[0], false, &f);
-    assert_string_equal(f.module, g_plugin_path);
+    assert_string_equal(f.module, abs);
 }
 
 /* ---- the demangler ---------------------------------------------------- */
@@ -490,6 +525,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_init_keeps_no_fd),
         cmocka_unit_test(test_known_chain),
         cmocka_unit_test(test_unwind_until),
+        cmocka_unit_test(test_segment_extent),
         cmocka_unit_test(test_libz_frames),
         cmocka_unit_test(test_fast_matches_libunwind),
         cmocka_unit_test(test_stops_at_unknown_code),
