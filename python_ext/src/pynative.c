@@ -162,7 +162,7 @@ static void handle(uint32_t v, void *uc)
             g_n.n = n;
             cp_evalgroups g = {g_n.groups, g_n.cap, 0};
             g_n.ngens_gen = 0;
-            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, g_n.py, g_n.cap, &g_n.py_omitted, &g,
+            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, NULL, g_n.py, g_n.cap, &g_n.py_omitted, &g,
                                              g_n.gens, &g_n.ngens_gen) : 0;
             g_n.ngroups = g.count;
             atomic_store(&g_n.state, word(seq, PH_READY));
@@ -201,6 +201,7 @@ typedef struct capture {
     uint32_t cap;
     int npcs;
     uint32_t npy, py_omitted, ngroups, ngens;
+    cp_walkhint hint;           /* where the last walk found the frames    */
     uintptr_t pcs[CP_PYN_MAX];
     uint64_t gens[CP_WALK_GENS];
     uint16_t groups[CP_PYN_PY_MAX];
@@ -227,7 +228,8 @@ static void handle_timer(uint32_t v, void *uc)
     atomic_thread_fence(memory_order_release);
     c->npcs = cp_native_unwind(uc, c->pcs, CP_PYN_MAX, NULL);
     cp_evalgroups g = {c->groups, c->cap, 0};
-    c->npy = cp__walk_self(c->ts, c->thread_id, c->py, c->cap, &c->py_omitted, &g, c->gens, &c->ngens);
+    c->npy = cp__walk_self(c->ts, c->thread_id, &c->hint, c->py, c->cap, &c->py_omitted, &g, c->gens,
+                           &c->ngens);
     c->ngroups = g.count;
     atomic_store(&c->seq, (s | 1u) + 1u);
 }
@@ -251,6 +253,7 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
     c->ts = ts;
     c->thread_id = thread_id;
     c->cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
+    c->hint.n = 0;
     /* The thread's CPU clock (CPUCLOCK_SCHED, per thread): no call gives
      * one for a tid of this process other than by this encoding. */
     clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6u);

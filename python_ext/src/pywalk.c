@@ -252,9 +252,8 @@ static const uint8_t *frame_bytes(walkbuf *wb, bool direct, uintptr_t addr, size
 
 /* ---- prefetch --------------------------------------------------------- */
 
-uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint)
+static uintptr_t prefetch(walkbuf *wb, const cp_tsinfo *ti, const cp_walkhint *hint)
 {
-    walkbuf *wb = &g_sampler_w;
     const cp_pyoff *o = cp__pyoff();
     struct iovec loc[CP_WALKHINT_MAX + 1], rem[CP_WALKHINT_MAX + 1];
     window *w[CP_WALKHINT_MAX];
@@ -302,9 +301,13 @@ uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint)
     return cframe ? (uintptr_t)cur : ti->frame;
 }
 
-void cp__walk_hint_save(cp_walkhint *hint)
+uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint)
 {
-    walkbuf *wb = &g_sampler_w;
+    return prefetch(&g_sampler_w, ti, hint);
+}
+
+static void hint_save(walkbuf *wb, cp_walkhint *hint)
+{
     uint32_t n = 0;
     for (uint32_t i = 0; i < wb->nwin; i++) {
         const window *w = &wb->win[i];
@@ -317,6 +320,8 @@ void cp__walk_hint_save(cp_walkhint *hint)
     windows_reset(wb);
     wb->primed = false;
 }
+
+void cp__walk_hint_save(cp_walkhint *hint) { hint_save(&g_sampler_w, hint); }
 
 /* ---- code objects ----------------------------------------------------- */
 
@@ -547,7 +552,7 @@ uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t
     return walk(&g_sampler_w, top, false, out, cap, omitted, top_out, g);
 }
 
-uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
+uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_walkhint *hint, cp_rawframe *out, uint32_t cap,
                        uint32_t *omitted, cp_evalgroups *g, uint64_t *gens, uint32_t *ngens)
 {
     uint8_t b[BUF_MAX];
@@ -561,18 +566,23 @@ uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint3
     cp__ts_parse(b, &ti);
     if (ti.thread_id != thread_id)
         return 0; /* the thread state now belongs to another thread */
-    uintptr_t top = cp__ts_top(&ti, false);
-    if (!top)
-        return 0;
     /* A buffer of its own: handlers of several threads may run at once. */
     for (int i = 0; i < CP_WALK_SELF_BUFS; i++) {
         bool idle = false;
         if (!atomic_compare_exchange_strong(&g_self_busy[i], &idle, true))
             continue;
         walkbuf *w = &g_self_w[i];
-        uint32_t k = walk(w, top, false, out, cap, omitted, NULL, g);
-        memcpy(gens, w->gens, w->ngens * sizeof gens[0]);
-        *ngens = w->ngens;
+        /* With a hint: the top's locator and the ranges the frames held
+         * last time, in one read (as the sampler's walks do). */
+        uintptr_t top = hint ? prefetch(w, &ti, hint) : cp__ts_top(&ti, false);
+        uint32_t k = 0;
+        if (top) {
+            k = walk(w, top, false, out, cap, omitted, NULL, g);
+            memcpy(gens, w->gens, w->ngens * sizeof gens[0]);
+            *ngens = w->ngens;
+        }
+        if (hint)
+            hint_save(w, hint);
         atomic_store(&g_self_busy[i], false);
         return k;
     }

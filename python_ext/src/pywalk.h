@@ -79,19 +79,13 @@ typedef struct cp_evalgroups {
 uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
                          cp_topinfo *top_out, cp_evalgroups *g);
 
-/* Signal-safe (saferead only; no lock, no allocation): the Python frames
- * of the calling thread, whose thread state is ts, as cp__walk_groups
- * would read them, and the outermost generators it went through (gens,
- * CP_WALK_GENS, see cp__walk_gens). Up to CP_WALK_SELF_BUFS threads may
- * run it at once; a further one gets 0. 0 when ts is not thread_id's. */
-#define CP_WALK_SELF_BUFS 4
-uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_rawframe *out, uint32_t cap,
-                       uint32_t *omitted, cp_evalgroups *g, uint64_t *gens, uint32_t *ngens);
-/* Where a thread's last walk found its frames (sampler thread): the next
- * walk of that thread copies those ranges, and the word that locates its
- * top frame, in one read before walking, so a thread whose frames stayed
- * in place costs one syscall. */
-#define CP_WALKHINT_MAX 6
+/* Where a thread's last walk found its frames (the sampler's, or the
+ * thread's own handler's): the next walk of that thread copies those
+ * ranges, and the word that locates its top frame, in one read before
+ * walking, so a thread whose frames stayed in place costs one syscall.
+ * 3.11+ frames share a few data-stack chunks (a window each); before 3.11
+ * every frame is an object of its own, hence room for a deep stack's. */
+#define CP_WALKHINT_MAX 32
 typedef struct cp_walkhint {
     uint32_t n;
     uint32_t len[CP_WALKHINT_MAX];
@@ -105,6 +99,17 @@ typedef struct cp_walkhint {
  * forgets the copies). */
 uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint);
 void cp__walk_hint_save(cp_walkhint *hint);
+
+/* Signal-safe (saferead only; no lock, no allocation): the Python frames
+ * of the calling thread, whose thread state is ts, as cp__walk_groups
+ * would read them, and the outermost generators it went through (gens,
+ * CP_WALK_GENS, see cp__walk_gens). Up to CP_WALK_SELF_BUFS threads may
+ * run it at once; a further one gets 0. 0 when ts is not thread_id's.
+ * hint (the caller's, per thread; may be NULL) works as the sampler's:
+ * read with the top's locator, then set to the ranges this walk used. */
+#define CP_WALK_SELF_BUFS 4
+uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_walkhint *hint, cp_rawframe *out, uint32_t cap,
+                       uint32_t *omitted, cp_evalgroups *g, uint64_t *gens, uint32_t *ngens);
 
 /* Did the sampler's last walk meet a code object that had died? Its thread
  * returned from frames while they were read: they are of no one moment,
