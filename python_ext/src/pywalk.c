@@ -19,7 +19,8 @@
 #define OWNER_GENERATOR 1
 #define PAGE 4096
 #define WIN_PAGES 4          /* data-stack window copied per read (3.11+) */
-#define CODE_CACHE 1024      /* direct-mapped, power of two               */
+#define CODE_CACHE_BITS 10
+#define CODE_CACHE (1 << CODE_CACHE_BITS) /* two-way (see code_info)     */
 #define WIN_MAX (WIN_PAGES * PAGE + BUF_MAX) /* bytes of one window        */
 #define WIN_ARENA (6 * WIN_MAX) /* all windows of one walk                   */
 /* Above any user-space address (even with 5-level paging); anything
@@ -199,8 +200,10 @@ static window *window_fill(walkbuf *wb, uintptr_t fr, size_t n, bool wide)
      * arithmetic below in range, so the local lengths stay within buf. */
     if (!fr || fr > USER_ADDR_MAX || n > BUF_MAX)
         return NULL;
-    if (wb->nwin == CP_WALKHINT_MAX || WIN_ARENA - wb->arena_used < WIN_MAX)
-        windows_reset(wb); /* full: start over (earlier frames are parsed) */
+    /* Full: the newest windows give way (their frames are parsed), so
+     * that the oldest, the top of the stack, stay for the hint. */
+    while (wb->nwin > 0 && (wb->nwin == CP_WALKHINT_MAX || WIN_ARENA - wb->arena_used < WIN_MAX))
+        wb->arena_used = wb->win[--wb->nwin].off;
     window *w = window_new(wb, WIN_MAX);
     uint8_t *buf = wb->arena + w->off;
     uintptr_t top_page = fr & ~(uintptr_t)(PAGE - 1);
@@ -370,16 +373,30 @@ static code_state code_info(walkbuf *wb, bool direct, uint64_t addr, codeinfo *c
     if (direct)
         return code_read(true, addr, ci);
     uint64_t epoch = atomic_load_explicit(&g_epoch, memory_order_relaxed);
-    codeinfo *slot = &wb->codes[(addr >> 4) & (CODE_CACHE - 1)];
-    if (slot->addr == addr && slot->epoch == epoch) {
-        *ci = *slot;
-        return CODE_OK;
+    /* Two ways, indexed by a hash of every address bit: code objects of
+     * one size sit at the same offsets of different pools, so the low bits
+     * alone (as this indexed before) made a few of a stack's code objects
+     * evict each other at every walk, each then read again. */
+    size_t i = (size_t)((addr * 0x9E3779B97F4A7C15ULL) >> (64 - CODE_CACHE_BITS)) & ~(size_t)1;
+    codeinfo *way = &wb->codes[i];
+    for (int k = 0; k < 2; k++) {
+        if (way[k].addr == addr && way[k].epoch == epoch) {
+            *ci = way[k];
+            return CODE_OK;
+        }
     }
     code_state st = code_read(false, addr, ci);
     if (st != CODE_OK)
         return st;
     ci->epoch = epoch;
-    *slot = *ci;
+    /* Into a way of an older epoch if there is one; else the older of the
+     * two fills (way 0 is moved to way 1). */
+    if (way[0].epoch != epoch) {
+        way[0] = *ci;
+    } else {
+        way[1] = way[0];
+        way[0] = *ci;
+    }
     return CODE_OK;
 }
 

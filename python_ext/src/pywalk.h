@@ -85,7 +85,7 @@ uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t
  * walking, so a thread whose frames stayed in place costs one syscall.
  * 3.11+ frames share a few data-stack chunks (a window each); before 3.11
  * every frame is an object of its own, hence room for a deep stack's. */
-#define CP_WALKHINT_MAX 32
+#define CP_WALKHINT_MAX 64
 typedef struct cp_walkhint {
     uint32_t n;
     uint32_t len[CP_WALKHINT_MAX];
