@@ -36,7 +36,7 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define TICK_WAIT_NS 20000000LL /* ... and all threads of a tick in 20 ms */
 #define FILL_WAIT_NS 50000000LL /* a claimed request is a memcpy away    */
 #define CLASS_BITS 14           /* pc -> class caches: the interpreter's */
-#define OTHER_BITS 10           /* code, and the rest's                  */
+#define OTHER_BITS 12           /* code, and the rest's                  */
 #define TIME_EVERY 4u           /* handler CPU timed on 1 request in 4   */
 #define TMAGIC 0x7C900000u      /* a timer's si_value: TMAGIC | gen << 10 | slot */
 
