@@ -355,13 +355,15 @@ static void flag_json(const char *flag, void *arg)
  * <pid> VM.flags` prints them: a JSON array of "-XX:..." strings under
  * "vm_flags". From HotSpot's flag table when it is known: the
  * DiagnosticCommand MBean below starts the platform MBean server, which
- * costs the JVM ~0.3 s of CPU (class loading, then the JIT) for a list. */
+ * costs the JVM ~0.3 s of CPU (class loading, then the JIT) for a list;
+ * it stays the fallback where HotSpot's tables cannot be read. */
 static void vm_flags(JNIEnv *jni)
 {
     cp_buf fb;
     cp_buf_init(&fb, 1 << 16);
     put(&fb, "[");
-    if (cp__vms_flags(flag_json, &fb) >= 0) {
+    /* Any libjvm function locates the tables: JNI's own GetVersion. */
+    if (cp__vms_read_tables((const void *)(*jni)->GetVersion) && cp__vms_flags(flag_json, &fb) >= 0) {
         put(&fb, "]");
         set_json("vm_flags", &fb);
         return;

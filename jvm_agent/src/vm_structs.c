@@ -288,16 +288,14 @@ bool cp__vms_find_blob(uintptr_t pc, cp__vms_blob *out)
     return false;
 }
 
-bool cp__vms_init(const void *probe, JNIEnv *env, jobject thread)
+bool cp__vms_read_tables(const void *probe)
 {
-#if defined(__x86_64__)
+    static bool done;
     Dl_info info;
     void *h;
-    jclass k;
-    jfieldID eetop;
 
-    if (g_ready || env == NULL || thread == NULL)
-        return g_ready;
+    if (done)
+        return true;
     if (!dladdr(probe, &info) || info.dli_fname == NULL ||
         (h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD)) == NULL)
         return false;
@@ -305,6 +303,20 @@ bool cp__vms_init(const void *probe, JNIEnv *env, jobject thread)
     find_types(h);
     find_int_constants(h);
     dlclose(h);
+    done = true;
+    return true;
+}
+
+bool cp__vms_init(const void *probe, JNIEnv *env, jobject thread)
+{
+#if defined(__x86_64__)
+    jclass k;
+    jfieldID eetop;
+
+    if (g_ready || env == NULL || thread == NULL)
+        return g_ready;
+    if (!cp__vms_read_tables(probe))
+        return false;
     init_code_heaps();
     /* java.lang.Thread.eetop holds the JavaThread* of a live thread. */
     k = (*env)->GetObjectClass(env, thread);

@@ -26,6 +26,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Read HotSpot's exported struct, type and constant tables once (`probe`
+ * is a function of libjvm); false when they cannot be found. cp__vms_init
+ * does it first; alone it is enough for cp__vms_flags. Not thread-safe:
+ * the agent's start and its one info thread call it in turn. */
+bool cp__vms_read_tables(const void *probe);
+
 /* Find the offsets; `probe` is a function of libjvm (as cp__agct_lookup),
  * env/thread the current thread's (for the JNIEnv -> JavaThread distance).
  * Returns true when the anchor repair is available. Call once, at VMInit. */
@@ -83,7 +89,7 @@ uintptr_t cp__vms_last_java_pc(JNIEnv *env);
  * emit(flag, arg) for each. Read from HotSpot's flag table (JVMFlag::flags,
  * the table the serviceability agent reads), so it loads no class and runs
  * no Java code. Returns the number emitted, or -1 when the table is
- * unknown (not HotSpot, or cp__vms_init did not run). */
+ * unknown (not HotSpot, or the tables were not read). */
 int cp__vms_flags(void (*emit)(const char *flag, void *arg), void *arg);
 
 #endif /* CP_JVM_VM_STRUCTS_H */

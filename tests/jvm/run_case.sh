@@ -452,6 +452,13 @@ diagnose)
         grep -q "\"vm_flags\":\\[[^]]*\"$f" "$last" || fail "$f not in the runtime info's vm_flags"
     done
     grep -q 'JmxMBeanServer' "$W/classes.txt" && fail "the platform MBean server was started"
+    # The same without stack profiles (nothing else reads HotSpot's tables).
+    rm -f "$W"/prof/*
+    run 0 -agentpath:"$AGENT=$OPTS,cpu_enabled=false,wall_enabled=false" -XX:MaxJavaStackTraceDepth=1234 \
+        -Xlog:class+load=info:file="$W/classes2.txt" -cp "$CLASSES" JvmTarget cpu 2
+    last=$(ls -t "$W"/prof/*.json | head -1)
+    grep -q '"vm_flags":\[[^]]*"-XX:MaxJavaStackTraceDepth=1234"' "$last" || fail "no vm_flags with CPU and wall off"
+    grep -q 'JmxMBeanServer' "$W/classes2.txt" && fail "the platform MBean server was started (CPU and wall off)"
     ;;
 inline)
     # mix() is inlined into outer(): async-profiler charges ~73% of outer's
