@@ -42,21 +42,26 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 
 enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
 
-static struct {
-    _Atomic uint32_t state;
-    uint32_t seq;               /* sampler's, last sent                 */
-    int n;
-    uintptr_t pcs[CP_PYN_MAX];
-    /* the request: whose Python frames (ts 0: none), how many at most */
+/* A thread's own report, as the request mailbox and each timer's capture
+ * hold it: the request (whose Python frames: ts 0 for none; cap at most)
+ * set by the sampler, and the answer its handler writes: both stacks and
+ * the outermost generators. */
+typedef struct report {
     uintptr_t ts;
     uint64_t thread_id;
     uint32_t cap;
-    /* the answer's Python part */
-    uint32_t npy, py_omitted, ngroups;
-    cp_rawframe py[CP_PYN_PY_MAX];
-    uint16_t groups[CP_PYN_PY_MAX];
+    int npcs;
+    uint32_t npy, py_omitted, ngroups, ngens;
+    uintptr_t pcs[CP_PYN_MAX];
     uint64_t gens[CP_WALK_GENS];
-    uint32_t ngens_gen;
+    uint16_t groups[CP_PYN_PY_MAX];
+    cp_rawframe py[CP_PYN_PY_MAX];
+} report;
+
+static struct {
+    _Atomic uint32_t state;
+    uint32_t seq;               /* sampler's, last sent                 */
+    report r;
     atomic_int signo;
     atomic_bool ready;
     pid_t pid;                  /* ours (getpid costs ~1 us in VMs)        */
@@ -114,6 +119,39 @@ static atomic_bool g_forking;
 static void handle(uint32_t v, void *uc);
 static void handle_timer(uint32_t v, void *uc);
 
+/* Handler: the calling thread's own Python frames into r's answer. */
+static void walk_into(report *r, cp_walkhint *hint)
+{
+    cp_evalgroups g = {r->groups, r->cap, 0};
+    r->ngens = r->py_omitted = 0;
+    r->npy = r->ts ? cp__walk_self(r->ts, r->thread_id, hint, r->py, r->cap, &r->py_omitted, &g, r->gens,
+                                   &r->ngens) : 0;
+    r->ngroups = g.count;
+}
+
+/* Sampler: r's answer into out (py and g.n as for cp__pyn_capture); false
+ * when its counts do not fit, as in a capture its handler tore. */
+static bool give(const report *r, cp_pyn_sample *out)
+{
+    int npcs = r->npcs;
+    uint32_t npy = r->npy, ngroups = r->ngroups, ngens = r->ngens;
+    if (npcs < 0 || npcs > CP_PYN_MAX || npy > r->cap || ngroups > out->g.cap || ngens > CP_WALK_GENS ||
+        (npy > 0 && out->py == NULL))
+        return false;
+    out->npcs = npcs;
+    memcpy(out->pcs, r->pcs, (size_t)npcs * sizeof *out->pcs);
+    out->npy = npy;
+    out->py_omitted = r->py_omitted;
+    out->g.count = ngroups;
+    out->ngens = ngens;
+    if (npy > 0) { /* else py and g.n may be NULL (no Python frames asked for) */
+        memcpy(out->py, r->py, npy * sizeof *out->py);
+        memcpy(out->g.n, r->groups, ngroups * sizeof *out->g.n);
+        memcpy(out->gens, r->gens, ngens * sizeof *out->gens);
+    }
+    return true;
+}
+
 /* Run fn(v, uc) unless a fork is under way. The sampled thread's CPU in
  * here is the profiler's cost (its CPU clock: a loaded machine preempts
  * handlers, which a wall clock would count). Timed on one call in
@@ -158,13 +196,9 @@ static void handle(uint32_t v, void *uc)
             /* Claimed: the sampler now waits for us and no other handler
              * runs this part (cp__walk_self's buffers are ours). */
             for (int i = 0; i < n; i++)
-                g_n.pcs[i] = pcs[i];
-            g_n.n = n;
-            cp_evalgroups g = {g_n.groups, g_n.cap, 0};
-            g_n.ngens_gen = 0;
-            g_n.npy = g_n.ts ? cp__walk_self(g_n.ts, g_n.thread_id, NULL, g_n.py, g_n.cap, &g_n.py_omitted, &g,
-                                             g_n.gens, &g_n.ngens_gen) : 0;
-            g_n.ngroups = g.count;
+                g_n.r.pcs[i] = pcs[i];
+            g_n.r.npcs = n;
+            walk_into(&g_n.r, NULL);
             atomic_store(&g_n.state, word(seq, PH_READY));
             futex_wake(&g_n.state);
         }
@@ -196,16 +230,8 @@ static void fork_child(void)
  * own handler (handlers of one signal never nest); odd while written. */
 typedef struct capture {
     _Atomic uint32_t seq;
-    uintptr_t ts;               /* the request: set before the timer is armed */
-    uint64_t thread_id;
-    uint32_t cap;
-    int npcs;
-    uint32_t npy, py_omitted, ngroups, ngens;
     cp_walkhint hint;           /* where the last walk found the frames    */
-    uintptr_t pcs[CP_PYN_MAX];
-    uint64_t gens[CP_WALK_GENS];
-    uint16_t groups[CP_PYN_PY_MAX];
-    cp_rawframe py[CP_PYN_PY_MAX];
+    report r;                   /* its request is set before the timer is armed */
 } capture;
 
 static struct {
@@ -226,11 +252,8 @@ static void handle_timer(uint32_t v, void *uc)
     uint32_t s = atomic_load(&c->seq);
     atomic_store(&c->seq, s | 1u);
     atomic_thread_fence(memory_order_release);
-    c->npcs = cp_native_unwind(uc, c->pcs, CP_PYN_MAX, NULL);
-    cp_evalgroups g = {c->groups, c->cap, 0};
-    c->npy = cp__walk_self(c->ts, c->thread_id, &c->hint, c->py, c->cap, &c->py_omitted, &g, c->gens,
-                           &c->ngens);
-    c->ngroups = g.count;
+    c->r.npcs = cp_native_unwind(uc, c->r.pcs, CP_PYN_MAX, NULL);
+    walk_into(&c->r, &c->hint);
     atomic_store(&c->seq, (s | 1u) + 1u);
 }
 
@@ -240,7 +263,7 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
     if (idx < 0 || idx >= CP_PYN_TIMERS || tid <= 0 || !atomic_load(&g_n.ready))
         return false;
     capture *c = atomic_load(&g_t[idx].cap);
-    if (g_t[idx].on && g_t[idx].tid == tid && c->ts == ts && c->thread_id == thread_id)
+    if (g_t[idx].on && g_t[idx].tid == tid && c->r.ts == ts && c->r.thread_id == thread_id)
         return true;
     cp__pyn_timer_drop(idx);
     uint32_t gen = (atomic_load(&g_t[idx].gen) + 1) & 0x3FFu;
@@ -250,9 +273,9 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
             return false;
         atomic_store(&g_t[idx].cap, c);
     }
-    c->ts = ts;
-    c->thread_id = thread_id;
-    c->cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
+    c->r.ts = ts;
+    c->r.thread_id = thread_id;
+    c->r.cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
     c->hint.n = 0;
     /* The thread's CPU clock (CPUCLOCK_SCHED, per thread): no call gives
      * one for a tid of this process other than by this encoding. */
@@ -293,28 +316,14 @@ bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out)
     if (!c)
         return false;
     uint32_t s = atomic_load_explicit(&c->seq, memory_order_acquire);
-    if ((s & 1u) || s == *seq)
+    if ((s & 1u) || s == *seq || !give(&c->r, out))
         return false;
-    int npcs = c->npcs;
-    uint32_t npy = c->npy, ngroups = c->ngroups, ngens = c->ngens;
-    if (npcs < 0 || npcs > CP_PYN_MAX || npy > c->cap || ngroups > out->g.cap || ngens > CP_WALK_GENS ||
-        (npy > 0 && out->py == NULL))
-        return false;
-    out->npcs = npcs;
-    memcpy(out->pcs, c->pcs, (size_t)npcs * sizeof *out->pcs);
-    out->npy = npy;
-    out->py_omitted = c->py_omitted;
-    memcpy(out->py, c->py, npy * sizeof *out->py);
-    out->g.count = ngroups;
-    memcpy(out->g.n, c->groups, ngroups * sizeof *out->g.n);
-    out->ngens = ngens;
-    memcpy(out->gens, c->gens, ngens * sizeof *out->gens);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&c->seq, memory_order_relaxed) != s)
         return false; /* written meanwhile: the next tick takes the newer one */
     *seq = s;
     atomic_fetch_add(&g_n.answered, 1);
-    return npcs > 0 || npy > 0;
+    return out->npcs > 0 || out->npy > 0;
 }
 
 /* ---- the sampler's side ------------------------------------------------- */
@@ -342,9 +351,9 @@ bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample 
         return false; /* an earlier handler is still writing: skip, never wait */
     uint32_t seq = (g_n.seq + 1) & SEQ_MASK, req = word(seq, PH_REQ);
     g_n.seq = seq;
-    g_n.ts = ts;
-    g_n.thread_id = thread_id;
-    g_n.cap = out->g.cap < CP_PYN_PY_MAX ? out->g.cap : CP_PYN_PY_MAX;
+    g_n.r.ts = ts;
+    g_n.r.thread_id = thread_id;
+    g_n.r.cap = out->g.cap < CP_PYN_PY_MAX ? out->g.cap : CP_PYN_PY_MAX;
     atomic_store(&g_n.state, req);
     atomic_fetch_add(&g_n.requests, 1);
     if (!send(tid, MAGIC | seq)) {
@@ -376,20 +385,11 @@ bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample 
         futex_wait(&g_n.state, cur, (cur == req ? limit : FILL_WAIT_NS) - waited);
     }
     g_n.tick_waited += mono_ns() - start;
-    out->npcs = g_n.n;
-    memcpy(out->pcs, g_n.pcs, (size_t)g_n.n * sizeof *out->pcs);
-    if (g_n.npy > 0 && out->py != NULL && g_n.ngroups <= out->g.cap) {
-        out->npy = g_n.npy;
-        out->py_omitted = g_n.py_omitted;
-        memcpy(out->py, g_n.py, g_n.npy * sizeof *out->py);
-        out->g.count = g_n.ngroups;
-        memcpy(out->g.n, g_n.groups, g_n.ngroups * sizeof *out->g.n);
-        out->ngens = g_n.ngens_gen;
-        memcpy(out->gens, g_n.gens, g_n.ngens_gen * sizeof *out->gens);
-    }
+    bool ok = give(&g_n.r, out); /* ours alone until IDLE is stored */
     atomic_store(&g_n.state, word(seq, PH_IDLE));
-    atomic_fetch_add(&g_n.answered, 1);
-    return true;
+    if (ok)
+        atomic_fetch_add(&g_n.answered, 1);
+    return ok;
 }
 
 void cp__pyn_tick_begin(void)

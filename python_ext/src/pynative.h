@@ -119,7 +119,8 @@ uint32_t cp__pyn_merge(const uintptr_t *pcs, int npcs, const cp_rawframe *py, ui
 uint32_t cp__pyn_native_only(const uintptr_t *pcs, int npcs, cp_rawframe *out, uint32_t cap,
                              uint32_t *omitted);
 
-/* Forget the pc classifications (every few ticks: objects may be unloaded). */
+/* Forget the classes of pcs outside the interpreter's own code (every few
+ * ticks: objects may be unloaded; the interpreter is not). */
 void cp__pyn_new_epoch(void);
 
 /* In a forked child: no request is in flight, and no timer exists. */

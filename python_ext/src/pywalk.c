@@ -470,13 +470,10 @@ static void note_gen(walkbuf *w, uint64_t gen)
     w->gens[w->ngens++] = gen;
 }
 
-uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out)
+uint32_t cp__walk_gens(uint64_t *out)
 {
-    const walkbuf *w = which == CP_WALK_SAMPLER ? &g_sampler_w : NULL;
-    if (!w)
-        return 0;
-    memcpy(out, w->gens, w->ngens * sizeof out[0]);
-    return w->ngens;
+    memcpy(out, g_sampler_w.gens, g_sampler_w.ngens * sizeof out[0]);
+    return g_sampler_w.ngens;
 }
 
 /* Parse one frame's bytes. False when the frame must be skipped. */

@@ -56,13 +56,12 @@ bool cp__frame_peek(uintptr_t frame, cp_topinfo *out);
 uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
                   cp_topinfo *top_out);
 
-/* Generators (and coroutines) whose frames the last safe-mode walk of one
- * walker went through: at most CP_WALK_GENS, the outermost, outermost
- * last. Stored in out; returns how many. Sampler thread only, right after
- * its cp__walk (SAMPLER); cp__walk_self hands its own back directly. */
+/* Generators (and coroutines) whose frames the sampler's last safe-mode
+ * walk went through: at most CP_WALK_GENS, the outermost, outermost last.
+ * Stored in out; returns how many. Sampler thread only, right after its
+ * cp__walk; cp__walk_self hands its own back directly. */
 #define CP_WALK_GENS 4
-typedef enum { CP_WALK_NONE, CP_WALK_SAMPLER } cp_walk_which;
-uint32_t cp__walk_gens(cp_walk_which which, uint64_t *out);
+uint32_t cp__walk_gens(uint64_t *out);
 
 /* Where one eval-loop call's frames end: n[k] is how many of the frames
  * stored by the walk belong to the k-th _PyEval_EvalFrameDefault call

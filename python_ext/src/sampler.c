@@ -369,7 +369,7 @@ static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
     t->stack_cpu = cpu;
     /* set_stack keeps the pending time when frames and task are unchanged. */
     uint64_t gens[CP_WALK_GENS];
-    uint32_t ngens = cp__walk_gens(top ? CP_WALK_SAMPLER : CP_WALK_NONE, gens);
+    uint32_t ngens = top ? cp__walk_gens(gens) : 0; /* no top: no walk, nothing of it */
     t->in_gen = set_stack(t, g_s.scratch, n, omitted, gens, ngens, &changed);
     t->moving = changed || !same_top;
     t->top = top;
