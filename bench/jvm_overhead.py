@@ -13,8 +13,12 @@ threads) and reports, relative to base: median and min-run ratios of process CPU
 time (user+sys of the whole JVM) and of wall time, RSS added (median of max
 RSS), and the agent's own overhead estimate from its runtime info.
 
+and, for each --compare NAME=OPTIONS, one more variant: java with those JVM
+options (space-separated; {out} becomes a file in the work dir), e.g. another
+profiler's agent at its own defaults, measured in the same rounds.
+
 usage: jvm_overhead.py --agent LIB [--jdk HOME]... [--rounds N] [--work DIR] [--quick] [--workloads cpu,alloc,exc]
-                       [--native]
+                       [--native] [--compare NAME=OPTIONS]...
 """
 import argparse
 import glob
@@ -56,30 +60,34 @@ def self_overhead(outdir):
     return statistics.mean(pcts) if pcts else float("nan")
 
 
-def variants(jdk, agent, work, wl, native=False):
+def variants(jdk, agent, work, wl, native=False, compare=()):
     java = os.path.join(jdk, "bin", "java")
     base = [java] + HEAP
     tail = ["-cp", os.path.join(work, "classes"), "Workload", wl, WORKLOADS[wl]]
     out = os.path.join(work, "agent-out")
     jfr = "-XX:StartFlightRecording=settings=profile,filename=%s" % os.path.join(work, "rec.jfr")
     if native:
-        return {
+        v = {
             "base": base + tail,
             "agent": base + ["-agentpath:%s=output_dir=%s" % (agent, out)] + tail,
             "agent-nonative": base + ["-agentpath:%s=output_dir=%s,native_frames=false" % (agent, out)] + tail,
-        }, out
-    return {
+        }
+    else:
+        v = {
         "base": base + tail,
         "agent": base + ["-agentpath:%s=output_dir=%s" % (agent, out)] + tail,
         # the agent without its lock and exception profiles: their own cost
         "agent-noev": base + ["-agentpath:%s=output_dir=%s,lock_enabled=false,exception_enabled=false"
                               % (agent, out)] + tail,
         "jfr": base + [jfr] + tail,
-    }, out
+        }
+    for name, opts in compare:
+        v[name] = base + [o.replace("{out}", os.path.join(work, name + ".out")) for o in opts.split()] + tail
+    return v, out
 
 
-def bench_one(jdk, agent, work, wl, rounds, native=False):
-    cmds, out = variants(jdk, agent, work, wl, native)
+def bench_one(jdk, agent, work, wl, rounds, native=False, compare=()):
+    cmds, out = variants(jdk, agent, work, wl, native, compare)
     res = {k: [] for k in cmds}
     selfs = []
     for r in range(rounds):
@@ -111,7 +119,15 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset")
     ap.add_argument("--scale", action="append", default=[], metavar="WL=N", help="another SCALE for a workload")
     ap.add_argument("--native", action="store_true", help="native_frames on (the default) against off")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=OPTIONS",
+                    help="one more variant: java with these JVM options ({out}: a file in the work dir)")
     a = ap.parse_args()
+    compare = []
+    for kv in a.compare:
+        name, sep, opts = kv.partition("=")
+        if not sep or not name or name in ("base", "agent", "agent-noev", "agent-nonative", "jfr"):
+            sys.exit("jvm_overhead.py: --compare wants NAME=OPTIONS with a new NAME, got %r" % kv)
+        compare.append((name, opts))
     if a.quick:
         for wl in WORKLOADS:
             WORKLOADS[wl] = "1" if wl == "exc" else "20"
@@ -124,7 +140,7 @@ def main():
                            os.path.join(a.work, "classes"), os.path.join(HERE, "jvm_overhead", "Workload.java")])
     for jdk in jdks:
         for wl in a.workloads.split(","):
-            res, selfs = bench_one(jdk, a.agent, a.work, wl, a.rounds, a.native)
+            res, selfs = bench_one(jdk, a.agent, a.work, wl, a.rounds, a.native, compare)
             b = res["base"]
             print("%s %s: base cpu %.2fs wall %.2fs rss %.0f MiB (median of %d)"
                   % (os.path.basename(jdk), wl, statistics.median(x[0] for x in b),
@@ -138,6 +154,8 @@ def main():
             else:
                 print("  agent, lock+exception profiles off  " + ratio_line(res, "agent-noev"))
                 print("  jfr    " + ratio_line(res, "jfr"))
+            for name, _ in compare:
+                print("  %s  " % name + ratio_line(res, name))
             sys.stdout.flush()
 
 
