@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "contprof.h"
+#include "runtime_info.h"
 
 enum { MAX_BEANS = 8 };
 enum { BEAN_STW = 1, BEAN_CONC = 2, BEAN_YOUNG = 3 };
@@ -69,16 +70,14 @@ static void add_bean(JNIEnv *jni, jobject bean, jmethodID get_name)
 
 static void find_beans(JNIEnv *jni)
 {
-    jclass mf = (*jni)->FindClass(jni, "java/lang/management/ManagementFactory");
-    jclass mm = mf ? (*jni)->FindClass(jni, "java/lang/management/MemoryManagerMXBean") : NULL;
+    jclass mm = (*jni)->FindClass(jni, "java/lang/management/MemoryManagerMXBean");
     jclass gc = mm ? (*jni)->FindClass(jni, "java/lang/management/GarbageCollectorMXBean") : NULL;
     jclass list = gc ? (*jni)->FindClass(jni, "java/util/List") : NULL;
-    jmethodID get_beans = list ? (*jni)->GetStaticMethodID(jni, mf, "getGarbageCollectorMXBeans", "()Ljava/util/List;") : NULL;
-    jmethodID get_name = get_beans ? (*jni)->GetMethodID(jni, mm, "getName", "()Ljava/lang/String;") : NULL;
+    jmethodID get_name = list ? (*jni)->GetMethodID(jni, mm, "getName", "()Ljava/lang/String;") : NULL;
     jmethodID size = get_name ? (*jni)->GetMethodID(jni, list, "size", "()I") : NULL;
     jmethodID get = size ? (*jni)->GetMethodID(jni, list, "get", "(I)Ljava/lang/Object;") : NULL;
-    jobject beans = get ? (*jni)->CallStaticObjectMethod(jni, mf, get_beans) : NULL;
-    jint n = beans && !clear_exception(jni) ? (*jni)->CallIntMethod(jni, beans, size) : 0;
+    jobject beans = get && !clear_exception(jni) ? cp__mxbean(jni, "getGarbageCollectorMXBeans", "()Ljava/util/List;") : NULL;
+    jint n = beans ? (*jni)->CallIntMethod(jni, beans, size) : 0;
 
     g_count = gc ? (*jni)->GetMethodID(jni, gc, "getCollectionCount", "()J") : NULL;
     for (jint i = 0; i < n && g_count != NULL && !clear_exception(jni); i++) {

@@ -302,12 +302,18 @@ static void command_line(void)
 
 /* ---- java.lang.Runtime and java.lang.management, through JNI ------- */
 
-static jobject factory(JNIEnv *jni, const char *getter, const char *sig)
+static jobject call_static(JNIEnv *jni, const char *cls, const char *getter, const char *sig)
 {
-    jclass mf = (*jni)->FindClass(jni, "java/lang/management/ManagementFactory");
-    jmethodID m = mf && !failed(jni) ? (*jni)->GetStaticMethodID(jni, mf, getter, sig) : NULL;
-    jobject o = m && !failed(jni) ? (*jni)->CallStaticObjectMethod(jni, mf, m) : NULL;
+    jclass c = (*jni)->FindClass(jni, cls);
+    jmethodID m = c && !failed(jni) ? (*jni)->GetStaticMethodID(jni, c, getter, sig) : NULL;
+    jobject o = m && !failed(jni) ? (*jni)->CallStaticObjectMethod(jni, c, m) : NULL;
     return failed(jni) ? NULL : o;
+}
+
+jobject cp__mxbean(JNIEnv *jni, const char *getter, const char *sig)
+{
+    jobject o = call_static(jni, "sun/management/ManagementFactoryHelper", getter, sig);
+    return o != NULL ? o : call_static(jni, "java/lang/management/ManagementFactory", getter, sig);
 }
 
 static jobject call_obj(JNIEnv *jni, jobject o, const char *cls, const char *name, const char *sig)
@@ -369,7 +375,7 @@ static void vm_flags(JNIEnv *jni)
         return;
     }
     cp_buf_free(&fb);
-    jobject server = factory(jni, "getPlatformMBeanServer", "()Ljavax/management/MBeanServer;");
+    jobject server = cp__mxbean(jni, "getPlatformMBeanServer", "()Ljavax/management/MBeanServer;");
     jclass onc = server ? (*jni)->FindClass(jni, "javax/management/ObjectName") : NULL;
     jmethodID onew = onc && !failed(jni) ? (*jni)->GetMethodID(jni, onc, "<init>", "(Ljava/lang/String;)V") : NULL;
     jstring oname = onew && !failed(jni) ? (*jni)->NewStringUTF(jni, "com.sun.management:type=DiagnosticCommand") : NULL;
@@ -412,10 +418,10 @@ static void vm_flags(JNIEnv *jni)
 static void late_lists(JNIEnv *jni)
 {
     cp_buf b;
-    jobject rt = factory(jni, "getRuntimeMXBean", "()Ljava/lang/management/RuntimeMXBean;");
+    jobject rt = cp__mxbean(jni, "getRuntimeMXBean", "()Ljava/lang/management/RuntimeMXBean;");
     jobject args = call_obj(jni, rt, "java/lang/management/RuntimeMXBean", "getInputArguments",
                             "()Ljava/util/List;");
-    jobject gcs = factory(jni, "getGarbageCollectorMXBeans", "()Ljava/util/List;");
+    jobject gcs = cp__mxbean(jni, "getGarbageCollectorMXBeans", "()Ljava/util/List;");
 
     if (args != NULL) {
         cp_buf_init(&b, 1 << 16);

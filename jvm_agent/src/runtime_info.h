@@ -12,14 +12,25 @@
  * java.lang.Runtime). Cheap: a few ms. */
 void cp__runtime_info_collect(jvmtiEnv *jvmti, JNIEnv *jni);
 
-/* Resolver thread, at the first export: the JVM's input arguments and GC
- * names through java.lang.management (~30 ms of CPU to initialise, so kept
- * out of start-up and short runs). Any Java exception leaves the key out. */
+/* The JVM's input arguments and GC names through java.lang.management
+ * (cp__mxbean), and the flags (see runtime_info.c). Any Java exception
+ * leaves the key out. */
 void cp__runtime_info_collect_late(JNIEnv *jni);
 /* Run cp__runtime_info_collect_late once on a short-lived agent thread
  * ("contprof-info", its CPU counted as the profiler's), so that neither the
  * application nor the resolver waits for java.lang.management to start. */
 int cp__runtime_info_start_late(jvmtiEnv *jvmti, JNIEnv *jni);
+
+/* A platform MXBean or list of them, by the name and descriptor of its
+ * java.lang.management.ManagementFactory getter (e.g. "getRuntimeMXBean",
+ * "()Ljava/lang/management/RuntimeMXBean;"), or NULL (exception cleared).
+ * Asked of HotSpot's sun.management.ManagementFactoryHelper first, which
+ * has the same getters: through ManagementFactory the first call also
+ * starts the platform component registry (a ServiceLoader, streams and
+ * lambdas), ~20-40 ms of CPU at every JVM start against ~3 ms. JNI is not
+ * bound by module exports. Elsewhere, and for getters the helper lacks
+ * (getPlatformMBeanServer), ManagementFactory. */
+jobject cp__mxbean(JNIEnv *jni, const char *getter, const char *sig);
 
 /* java.vm.name and java.version (static, never NULL, "" if unknown). */
 const char *cp__runtime_vm_name(void);
