@@ -18,7 +18,7 @@
  */
 #include "diagnose.h"
 
-#include <curl/curl.h>
+#include "curl_dl.h"
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -121,7 +121,7 @@ static void machine_lines(cp_buf *b)
 
 static void build_lines(cp_buf *b)
 {
-    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    curl_version_info_data *cv = cp__curl_load() ? curl_version_info(CURLVERSION_NOW) : NULL;
     add(b, "contprof: %s (built %s %s with %s; zlib %s; libcurl %s%s%s)\n", CP_PROFILER_VERSION, __DATE__,
         __TIME__,
 #ifdef __clang__
@@ -129,7 +129,7 @@ static void build_lines(cp_buf *b)
 #else
         "gcc " __VERSION__,
 #endif
-        zlibVersion(), cv ? cv->version : "?", cv && cv->ssl_version ? ", " : "",
+        zlibVersion(), cv ? cv->version : cp__curl_error(), cv && cv->ssl_version ? ", " : "",
         cv && cv->ssl_version ? cv->ssl_version : "");
     add(b, "process: pid %d, runtime-id %s\n", (int)getpid(), cp_runtime_id());
 }
@@ -156,6 +156,10 @@ int cp__diag_check_dir(const char *dir, char *msg, size_t n)
 int cp__diag_check_url(const cp__dest *d, const char *url, const char *unix_socket, atomic_bool *abort, char *msg,
                        size_t n)
 {
+    if (!cp__curl_load()) {
+        snprintf(msg, n, "NOT reachable: libcurl unavailable: %s", cp__curl_error());
+        return CP_ENET;
+    }
     CURL *c = curl_easy_init();
     if (!c) {
         snprintf(msg, n, "not checked: out of memory");
@@ -256,7 +260,6 @@ static char *report(int *problems, atomic_bool *abort)
 
 int cp_diagnose(char **out)
 {
-    cp__http_global_init();
     int problems = 0;
     char *r = report(&problems, NULL);
     if (out)

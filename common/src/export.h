@@ -89,8 +89,9 @@ int cp__export_http(const cp__dest *d, const cp__job *j, atomic_bool *abort);
 void cp__retention_apply(const cp__dest *d, const char *service, const char *keep);
 /* In a forked child: the pass's lock, fresh. */
 void cp__retention_after_fork(void);
-/* curl_global_init once per process (cp_start calls it). */
-void cp__http_global_init(void);
+/* An upload to shown that cannot start because libcurl cannot be loaded:
+ * counted and logged as a failed upload; returns CP_ENET. */
+int cp__http_unavailable(const char *shown, atomic_bool *abort);
 
 /* event.json for j naming its one attachment (caller frees; NULL when out
  * of memory). The file sidecar is the same document. */

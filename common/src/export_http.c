@@ -11,7 +11,7 @@
  */
 #include "export.h"
 
-#include <curl/curl.h>
+#include "curl_dl.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +27,6 @@
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 4000
 #define POLL_MS 50 /* longest stay inside curl between abort checks */
-
-static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-void cp__http_global_init(void)
-{
-    pthread_once(&g_curl_once, curl_init_once);
-}
 
 char *cp__event_json(const cp__job *j, const char *attachment)
 {
@@ -308,6 +296,13 @@ static int fail(const char *url, int err, long status, const char *errbuf, int a
 
 /* POST r with bounded retries (network errors and 5xx, never 4xx) and
  * exponential backoff; counts and logs the outcome. */
+int cp__http_unavailable(const char *shown, atomic_bool *abort)
+{
+    char why[300];
+    snprintf(why, sizeof why, "libcurl unavailable: %s", cp__curl_error());
+    return fail(shown, CP_ENET, 0, why, 0, abort);
+}
+
 int cp__http_upload(const cp__dest *d, const cp__http_req *r, const cp__job *j, atomic_bool *abort)
 {
     char errbuf[CURL_ERROR_SIZE];
@@ -337,6 +332,8 @@ int cp__http_upload(const cp__dest *d, const cp__http_req *r, const cp__job *j, 
 
 int cp__export_http(const cp__dest *d, const cp__job *j, atomic_bool *abort)
 {
+    if (!cp__curl_load())
+        return cp__http_unavailable(d->url, abort);
     char *event = cp__event_json(j, "auto.pprof");
     struct curl_slist *h = event ? headers(d) : NULL;
     if (!h) {

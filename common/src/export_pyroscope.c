@@ -19,7 +19,7 @@
 #include "export.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
+#include "curl_dl.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -95,9 +95,11 @@ static void app_name(const char *tags, char *out, size_t n)
 int cp__export_pyroscope(const cp__dest *d, const cp__job *j, atomic_bool *abort)
 {
     char name[2048], url[sizeof(d->pyroscope_url) + 4096], shown[sizeof(d->pyroscope_url) + 16];
+    snprintf(shown, sizeof(shown), "%s/ingest", d->pyroscope_url);
+    if (!cp__curl_load())
+        return cp__http_unavailable(shown, abort);
     app_name(j->tags ? j->tags : "", name, sizeof(name));
     char *esc = curl_easy_escape(NULL, name, 0);
-    snprintf(shown, sizeof(shown), "%s/ingest", d->pyroscope_url);
     snprintf(url, sizeof(url), "%s?name=%s&from=%lld&until=%lld&format=pprof&spyName=contprof&sampleRate=%lld",
              shown, esc ? esc : "contprof", (long long)(j->start_ns / 1000000000LL),
              (long long)((j->end_ns + 999999999LL) / 1000000000LL),

@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "collector.h"
 #include "config_internal.h"
+#include "curl_dl.h"
 #include "diagnose.h"
 #include "export.h"
 #include "metrics.h"
@@ -101,7 +102,6 @@ static void *scheduler_main(void *arg)
 
 static int start_locked(const cp_runtime_desc *rt)
 {
-    cp__http_global_init();
     cp__tags_set_runtime(rt);
     const cp_config *c = cp_config_get();
     g_period_ns = c->upload_period_s * 1000000000LL;
@@ -112,6 +112,10 @@ static int start_locked(const cp_runtime_desc *rt)
         return err;
     }
     cp__dest_from_config(c, &g_dest);
+    /* libcurl only where profiles are uploaded (see curl_dl.h), opened
+     * now rather than from the exporter thread. */
+    if ((g_dest.url[0] || g_dest.pyroscope_url[0]) && !cp__curl_load())
+        cp_log(CP_LOG_ERROR, "profiles cannot be uploaded: libcurl unavailable: %s", cp__curl_error());
     cp__dest_outcomes_reset();
     if (g_dest.api_key[0])
         cp_log(CP_LOG_INFO, "agentless upload enabled: profiles go to %s", g_dest.url);
