@@ -115,7 +115,7 @@ static int start_locked(const cp_runtime_desc *rt)
     /* libcurl only where profiles are uploaded (see curl_dl.h), opened
      * now rather than from the exporter thread. */
     if ((g_dest.url[0] || g_dest.pyroscope_url[0]) && !cp__curl_load())
-        cp_log(CP_LOG_ERROR, "profiles cannot be uploaded: libcurl unavailable: %s", cp__curl_error());
+        cp_log(CP_LOG_DEBUG, "libcurl unavailable: %s", cp__curl_error()); /* the destination check says it */
     cp__dest_outcomes_reset();
     if (g_dest.api_key[0])
         cp_log(CP_LOG_INFO, "agentless upload enabled: profiles go to %s", g_dest.url);

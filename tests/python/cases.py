@@ -1190,6 +1190,17 @@ def case_diagnose(t):
     t.check(r.stdout.strip() == "ran", "the program did not run: %r", r.stdout)
     t.check("NOT writable" in r.stderr and "no profile written to /proc/nonexistent/p" in r.stderr
             and "profiles in" not in r.stderr, "exit lines claim profiles: %s", r.stderr)
+    # libcurl is opened only to upload: a broken one first on the library
+    # path fails each upload with one line; the program and the files are
+    # unaffected, and diagnose says why the intake cannot be reached.
+    nolib = {"LD_LIBRARY_PATH": os.path.dirname(t.write("libs/libcurl.so.4", "not a library\n"))}
+    r = t.run(["-m", "contprof", "--output-dir", "files", "--agent-url", "http://127.0.0.1:%d" % port, "app.py"],
+              env=nolib)
+    t.check(r.stdout.strip() == "ran", "the program did not run: %r", r.stdout)
+    t.check("libcurl unavailable: " in r.stderr and "libcurl.so.4" in r.stderr, "no libcurl error: %s", r.stderr)
+    t.check(glob.glob(os.path.join(t.tmp, "files", "*.pprof.gz")), "no profile written beside the failed upload")
+    r = t.run(["-m", "contprof", "--diagnose", "--agent-url", "http://127.0.0.1:%d" % port], env=nolib, check_rc=1)
+    t.check("NOT reachable: libcurl unavailable" in r.stdout, "diagnose without libcurl: %s", r.stdout)
 
 
 def case_bad_setting(t):
