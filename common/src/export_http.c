@@ -294,8 +294,6 @@ static int fail(const char *url, int err, long status, const char *errbuf, int a
     return err;
 }
 
-/* POST r with bounded retries (network errors and 5xx, never 4xx) and
- * exponential backoff; counts and logs the outcome. */
 int cp__http_unavailable(const char *shown, atomic_bool *abort)
 {
     char why[300];
@@ -303,6 +301,8 @@ int cp__http_unavailable(const char *shown, atomic_bool *abort)
     return fail(shown, CP_ENET, 0, why, 0, abort);
 }
 
+/* POST r with bounded retries (network errors and 5xx, never 4xx) and
+ * exponential backoff; counts and logs the outcome. */
 int cp__http_upload(const cp__dest *d, const cp__http_req *r, const cp__job *j, atomic_bool *abort)
 {
     char errbuf[CURL_ERROR_SIZE];
