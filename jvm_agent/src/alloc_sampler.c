@@ -116,6 +116,12 @@ void JNICALL cp__on_object_free(jvmtiEnv *jvmti, jlong tag)
     cp__heap_table_free((int32_t)((t & 0xffffffffu) - 1), (uint32_t)(t >> 32));
 }
 
+void cp__heap_flush_frees(jvmtiEnv *jvmti)
+{
+    if ((*jvmti)->SetEventNotificationMode(jvmti, JVMTI_ENABLE, JVMTI_EVENT_OBJECT_FREE, NULL) != JVMTI_ERROR_NONE)
+        cp_log(CP_LOG_DEBUG, "live heap: pending ObjectFree events not flushed");
+}
+
 static void record_stack(jvmtiEnv *jvmti, jthread thread, cp__trace_rec *r)
 {
     jvmtiFrameInfo fi[MAX_STACK];

@@ -46,6 +46,15 @@ void cp__heap_publish(JNIEnv *jni, const cp__trace_rec *r, const cp_frame *frame
 void cp__heap_pass_begin(JNIEnv *jni);
 void cp__heap_pass_end(void);
 
+/* Before an export's live heap is read (a Java thread: the resolver, or
+ * VMDeath): have the JVM post the ObjectFree events of tagged objects that
+ * collections already freed. Since JDK 16 HotSpot posts them lazily, from
+ * its service thread some time after the collection; setting ObjectFree's
+ * notification mode (here: enabled again) makes it post the pending ones
+ * first, through a VM operation. Without it a loaded machine exported dead
+ * objects as live: 67 MB of garbage beside a 300 MiB live set at exit. */
+void cp__heap_flush_frees(jvmtiEnv *jvmti);
+
 /* Export hook (any thread, not attached to the VM): add one heap sample per
  * object still alive. Touches no JVMTI. */
 void cp__heap_export(void);

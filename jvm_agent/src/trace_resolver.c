@@ -370,6 +370,8 @@ static void JNICALL resolver_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (seen > renamed_at) {
             renamed_at = seen;
             cp__threads_refresh_names(jvmti, jni);
+            if (cp__jvm.heap_on)
+                cp__heap_flush_frees(jvmti);
         }
         pthread_mutex_lock(&g_drain_lock);
         drain_locked(jvmti, jni);

@@ -393,6 +393,8 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
     cp__cpu_timers_stop_all();
     cp__native_threads_stop_all();
     cp__resolver_final_drain(jvmti, jni, FINAL_DRAIN_MS);
+    if (cp__jvm.heap_on)
+        cp__heap_flush_frees(jvmti);
     cp_stop(); /* bounded by flush_deadline_ms */
     say_where();
 }
