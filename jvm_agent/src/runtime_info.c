@@ -375,7 +375,8 @@ static void vm_flags(JNIEnv *jni)
         return;
     }
     cp_buf_free(&fb);
-    jobject server = cp__mxbean(jni, "getPlatformMBeanServer", "()Ljavax/management/MBeanServer;");
+    jobject server = call_static(jni, "java/lang/management/ManagementFactory", "getPlatformMBeanServer",
+                                 "()Ljavax/management/MBeanServer;");
     jclass onc = server ? (*jni)->FindClass(jni, "javax/management/ObjectName") : NULL;
     jmethodID onew = onc && !failed(jni) ? (*jni)->GetMethodID(jni, onc, "<init>", "(Ljava/lang/String;)V") : NULL;
     jstring oname = onew && !failed(jni) ? (*jni)->NewStringUTF(jni, "com.sun.management:type=DiagnosticCommand") : NULL;

@@ -28,8 +28,7 @@ int cp__runtime_info_start_late(jvmtiEnv *jvmti, JNIEnv *jni);
  * has the same getters: through ManagementFactory the first call also
  * starts the platform component registry (a ServiceLoader, streams and
  * lambdas), ~20-40 ms of CPU at every JVM start against ~3 ms. JNI is not
- * bound by module exports. Elsewhere, and for getters the helper lacks
- * (getPlatformMBeanServer), ManagementFactory. */
+ * bound by module exports. Elsewhere, ManagementFactory. */
 jobject cp__mxbean(JNIEnv *jni, const char *getter, const char *sig);
 
 /* java.vm.name and java.version (static, never NULL, "" if unknown). */
