@@ -34,9 +34,10 @@ import subprocess
 import sys
 import tempfile
 
-CHILD = r'''
-import json, os, resource, sys, threading, time
-workload, n, profile, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+# The workloads: <name>_work(n) does n units of work (also exec'ed by
+# python_hook_floor.py, which times them in one process).
+WORK = r'''
+import json
 
 def cpu_work(n):
     def fib(k):
@@ -122,7 +123,12 @@ def alloc_work(n):
         if len(keep) > 200:
             keep.clear()
     return len(keep)
+'''
 
+CHILD = r'''
+import json, os, resource, sys, threading, time
+workload, n, profile, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+''' + WORK + r'''
 work = globals()[workload + "_work"]
 idle = threading.Event()
 threading.Thread(target=idle.wait, daemon=True).start()
