@@ -7,6 +7,20 @@
 #   cmake --build <build> --target bench_python3.11   (one interpreter)
 #   cmake --build <build> --target bench_python_run   (all of them)
 # Each interpreter takes a few minutes: this is not a test.
+# bench_<name><ver>: run <script> --pkg <that interpreter's package>, and
+# again with each extra argument list given (";"-separated), after the
+# package for that interpreter is built; part of bench_python_run.
+function(contprof_py_bench name ver py tag comment script)
+  set(_cmds COMMAND ${py} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${script} --pkg ${CMAKE_BINARY_DIR}/python/${ver})
+  foreach(_extra ${ARGN})
+    list(APPEND _cmds COMMAND ${py} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${script}
+         --pkg ${CMAKE_BINARY_DIR}/python/${ver} ${_extra})
+  endforeach()
+  add_custom_target(bench_${name}${ver} ${_cmds} USES_TERMINAL VERBATIM COMMENT "Python ${ver} ${comment}")
+  add_dependencies(bench_${name}${ver} contprof_py${tag})
+  add_dependencies(bench_python_run bench_${name}${ver})
+endfunction()
+
 get_property(_contprof_py_built GLOBAL PROPERTY CONTPROF_PY_BUILT)
 if(_contprof_py_built)
   add_custom_target(bench_python_run)
@@ -15,35 +29,17 @@ if(_contprof_py_built)
     list(GET _parts 0 _py)
     list(GET _parts 1 _ver)
     string(REPLACE "." "" _tag ${_ver})
-    add_custom_target(bench_python${_ver}
-      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_overhead.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
-      USES_TERMINAL VERBATIM
-      COMMENT "Python ${_ver} profiler overhead benchmark")
-    add_dependencies(bench_python${_ver} contprof_py${_tag})
+    contprof_py_bench(python ${_ver} ${_py} ${_tag} "profiler overhead benchmark" python_overhead.py)
     # Lock and exception profiles: CPU ratios and callgrind counts.
-    add_custom_target(bench_python_events${_ver}
-      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_events.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
-      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_events.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver} --callgrind
-      USES_TERMINAL VERBATIM
-      COMMENT "Python ${_ver} lock/exception profile overhead benchmark")
-    add_dependencies(bench_python_events${_ver} contprof_py${_tag})
+    contprof_py_bench(python_events ${_ver} ${_py} ${_tag} "lock/exception profile overhead benchmark"
+                      python_events.py --callgrind)
     # The allocation hook's cost in the interpreter's own loops, beside a
     # bare pass-through wrapper (the allocator API's floor).
-    add_custom_target(bench_python_hook_floor${_ver}
-      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_hook_floor.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
-      USES_TERMINAL VERBATIM
-      COMMENT "Python ${_ver} allocation hook floor benchmark")
-    add_dependencies(bench_python_hook_floor${_ver} contprof_py${_tag})
-    add_dependencies(bench_python_run bench_python_hook_floor${_ver})
+    contprof_py_bench(python_hook_floor ${_ver} ${_py} ${_tag} "allocation hook floor benchmark"
+                      python_hook_floor.py)
     # Native frames (opt-in): where their samples land against the CPU.
-    add_custom_target(bench_python_native_bias${_ver}
-      COMMAND ${_py} ${CMAKE_CURRENT_LIST_DIR}/python_native_bias.py --pkg ${CMAKE_BINARY_DIR}/python/${_ver}
-      USES_TERMINAL VERBATIM
-      COMMENT "Python ${_ver} native-frames sampling bias")
-    add_dependencies(bench_python_native_bias${_ver} contprof_py${_tag})
-    add_dependencies(bench_python_run bench_python_native_bias${_ver})
-    add_dependencies(bench_python_run bench_python_events${_ver})
-    add_dependencies(bench_python_run bench_python${_ver})
+    contprof_py_bench(python_native_bias ${_ver} ${_py} ${_tag} "native-frames sampling bias"
+                      python_native_bias.py)
   endforeach()
   add_dependencies(bench bench_python_run)
 endif()
