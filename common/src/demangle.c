@@ -4,9 +4,10 @@
  * Profiles want "Compile::Optimize", not "_ZN7Compile8OptimizeEv", and the
  * core is C (no libstdc++'s __cxa_demangle). This parses the name part of
  * an encoding — nested names, constructors/destructors, operators, the std
- * abbreviations, ABI tags — and skips template arguments (shown as <...>)
- * and the parameter list. Anything else (local names, conversion operators,
- * substitutions inside a name) answers false and the caller keeps the
+ * abbreviations, ABI tags, names local to a function ("f::Closure::run",
+ * lambdas as {lambda}) — and skips template arguments (shown as <...>) and
+ * the parameter list. Anything else (conversion operators, substitutions
+ * inside a name, string literals) answers false and the caller keeps the
  * mangled symbol: a faithful name beats a guessed one.
  */
 #include <ctype.h>
@@ -21,6 +22,7 @@ typedef struct dm {
     size_t n, len;
     const char *last;   /* last source name (for constructors, destructors) */
     size_t last_len;
+    int locals;         /* Z nesting so far (bounded: untrusted symbol tables) */
     bool fail;
 } dm;
 
@@ -69,7 +71,7 @@ static bool source_name(dm *d, bool emit)
 static const char *operator_name(const char *c)
 {
     static const char *const ops[][2] = {
-        {"nw", "new"}, {"na", "new[]"}, {"dl", "delete"}, {"da", "delete[]"},
+        {"nw", " new"}, {"na", " new[]"}, {"dl", " delete"}, {"da", " delete[]"},
         {"aS", "="}, {"eq", "=="}, {"ne", "!="}, {"lt", "<"}, {"gt", ">"}, {"le", "<="},
         {"ge", ">="}, {"pl", "+"}, {"mi", "-"}, {"ml", "*"}, {"dv", "/"}, {"rm", "%"},
         {"ix", "[]"}, {"cl", "()"}, {"pL", "+="}, {"mI", "-="}, {"mL", "*="}, {"dV", "/="},
@@ -83,6 +85,43 @@ static const char *operator_name(const char *c)
     return NULL;
 }
 
+static void skip_sub(dm *d);
+static bool skip_args(dm *d);
+
+/* A literal's type: a builtin letter, a name, N<nested name>E (an enum
+ * such as LN6LogTag4typeE43E) or a substitution (LS3_83E). */
+static bool skip_literal_type(dm *d)
+{
+    if (islower((unsigned char)*d->p)) {
+        d->p++;
+        return true;
+    }
+    if (*d->p == 'S') {
+        skip_sub(d);
+        return true;
+    }
+    if (*d->p != 'N')
+        return source_name(d, false);
+    d->p++;
+    while (*d->p != 'E') {
+        if (*d->p == '\0')
+            return false;
+        if (isdigit((unsigned char)*d->p)) {
+            if (!source_name(d, false))
+                return false;
+        } else if (*d->p == 'S') {
+            skip_sub(d);
+        } else if (*d->p == 'I') {
+            if (!skip_args(d))
+                return false;
+        } else {
+            d->p++;
+        }
+    }
+    d->p++;
+    return true;
+}
+
 /* L<type><value>E or L_Z<encoding>E, after the L. */
 static bool skip_literal(dm *d, int *depth)
 {
@@ -91,9 +130,7 @@ static bool skip_literal(dm *d, int *depth)
         ++*depth; /* the encoding ends with the literal's E */
         return true;
     }
-    if (islower((unsigned char)*d->p))
-        d->p++;
-    else if (!source_name(d, false))
+    if (!skip_literal_type(d))
         return false;
     if (*d->p == 'n')
         d->p++;
@@ -116,11 +153,10 @@ static void skip_sub(dm *d)
         d->p++;
 }
 
-/* I...E: template arguments, skipped with their nesting. */
-static bool skip_args(dm *d)
+/* Skip to the E that closes what is open (depth levels; 0: the construct
+ * starting here, e.g. template arguments I...E), with its nesting. */
+static bool skip_nested(dm *d, int depth)
 {
-    int depth = 0;
-
     do {
         char c = *d->p;
         if (c == '\0')
@@ -131,8 +167,13 @@ static bool skip_args(dm *d)
             continue;
         }
         switch (c) {
-        case 'I': case 'N': case 'X': case 'F': case 'J':
+        case 'I': case 'N': case 'X': case 'F': case 'J': case 'Z':
             depth++, d->p++;
+            break;
+        case 'U': /* Ul<lambda's parameters>E<n>_ */
+            if (d->p[1] == 'l')
+                depth++;
+            d->p += d->p[1] ? 2 : 1;
             break;
         case 'E':
             depth--, d->p++;
@@ -156,6 +197,8 @@ static bool skip_args(dm *d)
     } while (depth > 0);
     return true;
 }
+
+static bool skip_args(dm *d) { return skip_nested(d, 0); }
 
 static bool std_abbrev(dm *d)
 {
@@ -189,6 +232,19 @@ static bool component(dm *d)
         d->p += 2;
         puts_(d, "~");
         put(d, d->last, d->last_len);
+        return true;
+    }
+    if (d->p[0] == 'U' && (d->p[1] == 'l' || d->p[1] == 't')) { /* a lambda, an unnamed type */
+        bool lambda = d->p[1] == 'l';
+        d->p += 2;
+        if (lambda && !skip_nested(d, 1)) /* its parameters, up to E */
+            return false;
+        while (isdigit((unsigned char)*d->p))
+            d->p++;
+        if (*d->p++ != '_')
+            return false;
+        puts_(d, lambda ? "{lambda}" : "{unnamed type}");
+        d->last = NULL;
         return true;
     }
     if (islower((unsigned char)d->p[0]) && d->p[1] && (op = operator_name(d->p)) != NULL) {
@@ -238,6 +294,22 @@ static bool nested(dm *d)
     return true;
 }
 
+static bool encoding_name(dm *d);
+
+/* Z<function encoding>E<entity>: a name local to a function, shown as
+ * "function::entity" (string literals and default arguments: false). */
+static bool local_name(dm *d)
+{
+    if (++d->locals > 8 || !encoding_name(d) || !skip_nested(d, 1)) /* the function's parameters */
+        return false;
+    puts_(d, "::");
+    if (*d->p == 'N') {
+        d->p++;
+        return nested(d);
+    }
+    return component(d);
+}
+
 static bool encoding_name(dm *d)
 {
     if (d->p[0] == 'T' && (d->p[1] == 'h' || d->p[1] == 'v')) { /* thunks */
@@ -256,6 +328,10 @@ static bool encoding_name(dm *d)
         d->p++;
         return nested(d);
     }
+    if (*d->p == 'Z') {
+        d->p++;
+        return local_name(d);
+    }
     if (*d->p == 'S' && d->p[1] == 't') {
         d->p += 2;
         puts_(d, "std::");
@@ -272,7 +348,7 @@ static bool encoding_name(dm *d)
 
 bool cp__demangle(const char *sym, char *out, size_t n)
 {
-    dm d = {sym + 2, out, n, 0, NULL, 0, false};
+    dm d = {sym + 2, out, n, 0, NULL, 0, 0, false};
 
     if (sym == NULL || strncmp(sym, "_Z", 2) != 0 || n == 0)
         return false;

@@ -507,6 +507,19 @@ static void test_demangle(void **state)
         {"_ZN6Thread8call_runEv.cold", "Thread::call_run"},
         {"_ZThn16_N3Foo3barEv", "Foo::bar"},
         {"_ZN5ArenaB5cxx113getEv", "Arena::get"},
+        {"_ZN4NodenwEm.constprop.0", "Node::operator new"},
+        /* Template arguments with enum literals (HotSpot's access barriers, log tags). */
+        {"_ZN14AccessInternal19PostRuntimeDispatchIN12G1BarrierSet13AccessBarrierILm18112614ES1_EELNS_11BarrierTypeE8E"
+         "Lm18112614EE18oop_access_barrierIP12HeapWordImplEEbP12arrayOopDescmPT_SA_mSC_m",
+         "AccessInternal::PostRuntimeDispatch<...>::oop_access_barrier<...>"},
+        {"_ZN13LogTargetImplILN8LogLevel4typeE1ELN6LogTag4typeE43ELS3_83ELS3_0ELS3_0ELS3_0ELS3_0EE5printEPKcz",
+         "LogTargetImpl<...>::print"},
+        /* A lambda's type among template arguments; names local to a function. */
+        {"_ZN12ZMappedCache11remove_vmemILNS_15RemovalStrategyE0EZNS_17remove_contiguousEmEUlmE_EE14ZVirtualMemory"
+         "P17ZMappedCacheEntrymT0_", "ZMappedCache::remove_vmem<...>"},
+        {"_ZZN15G1RemSetSummary6updateEvEN11CollectData9do_threadEP6Thread", "G1RemSetSummary::update::CollectData::do_thread"},
+        {"_ZZN3Foo3barEvENKUlvE_clEv", "Foo::bar::{lambda}::operator()"},
+        {"_ZZ21WB_HandshakeWalkStackEN16TraceSelfClosureD0Ev", "WB_HandshakeWalkStack::TraceSelfClosure::~TraceSelfClosure"},
     };
     char out[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -514,7 +527,8 @@ static void test_demangle(void **state)
         assert_string_equal(out, cases[i][1]);
     }
     assert_false(cp__demangle("deflate", out, sizeof out));
-    assert_false(cp__demangle("_ZZ4mainE1x", out, sizeof out)); /* local name: kept mangled */
+    assert_false(cp__demangle("_ZZ4mainEs", out, sizeof out));  /* a string literal: kept mangled */
+    assert_false(cp__demangle("_ZZN3Foo3barEvENKUlv", out, sizeof out)); /* cut short */
     assert_false(cp__demangle("_ZN3Foo3barEv", out, 4));        /* too small */
 }
 
