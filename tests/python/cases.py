@@ -766,7 +766,7 @@ def case_busy_threads(t):
     t.check(False, "; ".join(bad))
 
 
-def _import_identity_once(t, ms):
+def _import_identity_once(t, ms, names_min, slack_ms):
     shutil.rmtree(os.path.join(t.tmp, "profiles"), ignore_errors=True)
     t.write("prog.py", prog("""
         import importlib, sys
@@ -786,9 +786,9 @@ def _import_identity_once(t, ms):
                 break
     worst = max(per.items(), key=lambda kv: kv[1]) if per else ("-", 0)
     t.note("%d ms bodies: %d of 200 module names; most charged %s %.0f ms", ms, len(per), worst[0], worst[1] / 1e6)
-    if len(per) < 190:
+    if len(per) < names_min:
         return "only %d of 200 module names" % len(per)
-    if worst[1] > 2 * ms * 1e6:
+    if worst[1] > (2 * ms + slack_ms) * 1e6:
         return "%s charged %.0f ms for %d ms of CPU" % (worst[0], worst[1] / 1e6, ms)
     return None
 
@@ -798,7 +798,12 @@ def case_import_identity(t):
     object dies right after, and the next one may get its address. Every
     module must keep its own samples (>= 190 names, none charged more than
     twice its CPU). Retried once with longer bodies: on a loaded machine a
-    late tick can charge one short body's CPU to the next."""
+    late tick can charge one short body's CPU to the next, and CPU held
+    while the importer reads the next file without the GIL goes to the next
+    module's first stack (20 to 80 ms were seen with two busy loops beside
+    a CI run). The retry allows twice the body plus 40 ms, but wants every
+    one of the 200 names: a module whose samples went under another's name
+    would be missing."""
     for i in range(200):
         t.write("mods/m%03d.py" % i, """
             import os, time
@@ -806,9 +811,9 @@ def case_import_identity(t):
             while time.thread_time() < _end:
                 sum(range(100))
         """)
-    err = _import_identity_once(t, 25)
+    err = _import_identity_once(t, 25, 190, 0)
     if err:
-        err = _import_identity_once(t, 60)
+        err = _import_identity_once(t, 60, 200, 40)
     t.check(err is None, "%s", err)
 
 
