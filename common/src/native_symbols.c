@@ -4,13 +4,15 @@
  * pc -> module (the snapshot of native_modules.c) -> function, from the
  * object's own ELF symbol tables (.symtab when present, which holds the
  * static functions dladdr cannot see — libjvm's Compile::, GC phases —
- * and .dynsym), read once per object from a read-only mapping of the file
- * (no descriptor kept). Names are demangled and interned; the strings live
+ * and .dynsym; for a stripped object, the .symtab of its separate debug
+ * file when one is installed), read once per object from a read-only
+ * mapping of the file (no descriptor kept). Names are demangled and interned; the strings live
  * until exit, so a cp_frame may point at them. Everything is capped: the
  * pc cache is cleared when full, past the name cap frames are named by
  * object and offset from a bounded set. g_lock guards all of it.
  */
 #include <elf.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -134,31 +136,136 @@ static void add_table(elf_syms *o, const uint8_t *f, size_t size, const Elf64_Eh
     }
 }
 
-static void load_symbols(elf_syms *o, const char *path)
+/* A read-only mapping of ELF64 file path with its section headers in
+ * bounds, or NULL. It is never unmapped: symbol names point into it. */
+static const Elf64_Ehdr *map_elf(const char *path, size_t *size)
 {
     struct stat st;
     int fd = cp_os_open_high(path, O_RDONLY);
 
-    o->loaded = true;
     if (fd < 0)
-        return;
-    void *map = fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr)
+        return NULL;
+    void *map = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof(Elf64_Ehdr)
                     ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED)
-        return;
-    /* The mapping stays: symbol names point into it. */
-    const uint8_t *f = map;
-    size_t size = (size_t)st.st_size;
+        return NULL;
     const Elf64_Ehdr *eh = map;
+    *size = (size_t)st.st_size;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
         eh->e_shentsize != sizeof(Elf64_Shdr) ||
-        !in_file(eh->e_shoff, (size_t)eh->e_shnum * sizeof(Elf64_Shdr), size))
-        return;
+        !in_file(eh->e_shoff, (size_t)eh->e_shnum * sizeof(Elf64_Shdr), *size)) {
+        munmap(map, *size);
+        return NULL;
+    }
+    return eh;
+}
+
+/* Add e's symbol tables of type `type` (0: both); true if it had one. */
+static bool add_tables(elf_syms *o, const Elf64_Ehdr *eh, size_t size, uint32_t type)
+{
+    const uint8_t *f = (const uint8_t *)eh;
     const Elf64_Shdr *shdrs = (const Elf64_Shdr *)(f + eh->e_shoff);
+    bool found = false;
     for (int i = 0; i < eh->e_shnum; i++)
-        if (shdrs[i].sh_type == SHT_SYMTAB || shdrs[i].sh_type == SHT_DYNSYM)
+        if ((type == 0 && (shdrs[i].sh_type == SHT_SYMTAB || shdrs[i].sh_type == SHT_DYNSYM)) ||
+            (type != 0 && shdrs[i].sh_type == type)) {
             add_table(o, f, size, eh, &shdrs[i]);
+            found = true;
+        }
+    return found;
+}
+
+/* Section `name` of e (in bounds), or NULL. */
+static const Elf64_Shdr *section(const Elf64_Ehdr *eh, size_t size, const char *name)
+{
+    const uint8_t *f = (const uint8_t *)eh;
+    const Elf64_Shdr *shdrs = (const Elf64_Shdr *)(f + eh->e_shoff);
+    if (eh->e_shstrndx >= eh->e_shnum)
+        return NULL;
+    const Elf64_Shdr *strs = &shdrs[eh->e_shstrndx];
+    if (!in_file(strs->sh_offset, strs->sh_size, size))
+        return NULL;
+    size_t len = strlen(name) + 1;
+    for (int i = 0; i < eh->e_shnum; i++) {
+        if (shdrs[i].sh_name >= strs->sh_size || strs->sh_size - shdrs[i].sh_name < len ||
+            memcmp(f + strs->sh_offset + shdrs[i].sh_name, name, len) != 0)
+            continue;
+        return shdrs[i].sh_type != SHT_NOBITS && in_file(shdrs[i].sh_offset, shdrs[i].sh_size, size)
+                   ? &shdrs[i] : NULL;
+    }
+    return NULL;
+}
+
+/* The object's GNU build id in hex into hex[], or false. */
+static bool build_id(const Elf64_Ehdr *eh, size_t size, char *hex, size_t cap)
+{
+    const Elf64_Shdr *sh = section(eh, size, ".note.gnu.build-id");
+    if (sh == NULL || sh->sh_size < 16)
+        return false;
+    const uint8_t *n = (const uint8_t *)eh + sh->sh_offset;
+    uint32_t namesz, descsz, type;
+    memcpy(&namesz, n, 4);
+    memcpy(&descsz, n + 4, 4);
+    memcpy(&type, n + 8, 4);
+    size_t desc = 12 + ((namesz + 3u) & ~3u);
+    if (type != NT_GNU_BUILD_ID || namesz != 4 || memcmp(n + 12, "GNU", 4) != 0 || descsz < 2 ||
+        desc + descsz > sh->sh_size || 2 * (size_t)descsz + 1 > cap)
+        return false;
+    for (uint32_t i = 0; i < descsz; i++)
+        snprintf(hex + 2 * i, 3, "%02x", n[desc + i]);
+    return true;
+}
+
+/* Stripped objects (Debian's libc, with libc6-dbg installed; anything
+ * split by objcopy --only-keep-debug) keep their full symbol table in a
+ * separate file, found as gdb finds it: by build id under
+ * /usr/lib/debug/.build-id/, else by the .gnu_debuglink name under
+ * /usr/lib/debug<dir>/, <dir>/.debug/ or <dir>/. Mapped as found, or NULL. */
+static const Elf64_Ehdr *debug_file(const Elf64_Ehdr *eh, size_t size, const char *path, size_t *dsize)
+{
+    char hex[2 * 64 + 1], cand[PATH_MAX];
+    const Elf64_Ehdr *d;
+
+    if (build_id(eh, size, hex, sizeof hex)) {
+        snprintf(cand, sizeof cand, "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+        if ((d = map_elf(cand, dsize)) != NULL)
+            return d;
+    }
+    const Elf64_Shdr *link = section(eh, size, ".gnu_debuglink");
+    const char *slash = strrchr(path, '/');
+    if (link == NULL || slash == NULL)
+        return NULL;
+    const char *name = (const char *)eh + link->sh_offset;
+    size_t nlen = strnlen(name, link->sh_size);
+    if (nlen == 0 || nlen == link->sh_size || strchr(name, '/') != NULL)
+        return NULL;
+    int dlen = (int)(slash - path);
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            snprintf(cand, sizeof cand, "/usr/lib/debug%.*s/%s", dlen, path, name);
+        else
+            snprintf(cand, sizeof cand, "%.*s/%s%s", dlen, path, i == 1 ? ".debug/" : "", name);
+        if (strcmp(cand, path) != 0 && (d = map_elf(cand, dsize)) != NULL)
+            return d;
+    }
+    return NULL;
+}
+
+static void load_symbols(elf_syms *o, const char *path)
+{
+    size_t size, dsize;
+    const Elf64_Ehdr *eh = map_elf(path, &size);
+
+    o->loaded = true;
+    if (eh == NULL)
+        return;
+    add_tables(o, eh, size, SHT_DYNSYM);
+    if (!add_tables(o, eh, size, SHT_SYMTAB)) {
+        const Elf64_Ehdr *d = debug_file(eh, size, path, &dsize);
+        if (d != NULL && !add_tables(o, d, dsize, SHT_SYMTAB))
+            munmap((void *)d, dsize);
+    }
     sort_by_addr(o->syms, o->n);
 }
 

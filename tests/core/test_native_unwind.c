@@ -488,6 +488,50 @@ static void test_dlopen_after_start(void **state)
     assert_string_equal(f.module, abs);
 }
 
+/* ---- stripped objects: symbols from a separate debug file ---------------- */
+
+/* The leaf name of a sample of the plugin's copy in subdirectory sub (made
+ * by native.cmake) spinning in its static plugin_inner. */
+static void stripped_leaf(const char *sub, char *name, size_t cap)
+{
+    char abs[PATH_MAX], path[PATH_MAX + 32];
+    pthread_t t;
+
+    assert_non_null(realpath(g_plugin_path, abs));
+    char *base = strrchr(abs, '/');
+    *base++ = '\0';
+    snprintf(path, sizeof path, "%s/%s/%s", abs, sub, base);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(h);
+    g_plugin = (plugin_fn)dlsym(h, "plugin_spin");
+    assert_non_null(g_plugin);
+    run_thread(plugin_main, &t);
+    cp_native_refresh();
+    int n = sample(atomic_load(&g_tid), any);
+    assert_true(n >= 1);
+    cp_frame f;
+    cp_native_symbolize(g_pcs[0], false, &f);
+    snprintf(name, cap, "%s", f.name);
+    atomic_store(&g_stop, true);
+    pthread_join(t, NULL);
+}
+
+static void test_debug_file(void **state)
+{
+    char name[256], want[256];
+
+    install();
+    /* Stripped, its .symtab in .debug/ beside it (.gnu_debuglink): the
+     * static function is named. */
+    stripped_leaf("stripped", name, sizeof name);
+    assert_string_equal(name, "plugin_inner");
+    /* Stripped without one: object and offset, no "0x". */
+    stripped_leaf("nodebug", name, sizeof name);
+    snprintf(want, sizeof want, "%s+", strrchr(g_plugin_path, '/') + 1);
+    assert_memory_equal(name, want, strlen(want));
+    assert_null(strstr(name, "0x"));
+}
+
 /* ---- the demangler ---------------------------------------------------- */
 
 static void test_demangle(void **state)
@@ -545,6 +589,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stops_at_unknown_code),
         cmocka_unit_test(test_garbage_context),
         cmocka_unit_test(test_dlopen_after_start),
+        cmocka_unit_test(test_debug_file),
         cmocka_unit_test(test_demangle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
