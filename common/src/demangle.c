@@ -22,7 +22,8 @@ typedef struct dm {
     size_t n, len;
     const char *last;   /* last source name (for constructors, destructors) */
     size_t last_len;
-    int locals;         /* Z nesting so far (bounded: untrusted symbol tables) */
+    int recursions;     /* local names and literal types entered (bounded:
+                         * symbol tables are untrusted input) */
     bool fail;
 } dm;
 
@@ -112,7 +113,7 @@ static bool skip_literal_type(dm *d)
         } else if (*d->p == 'S') {
             skip_sub(d);
         } else if (*d->p == 'I') {
-            if (!skip_args(d))
+            if (++d->recursions > 64 || !skip_args(d))
                 return false;
         } else {
             d->p++;
@@ -300,7 +301,7 @@ static bool encoding_name(dm *d);
  * "function::entity" (string literals and default arguments: false). */
 static bool local_name(dm *d)
 {
-    if (++d->locals > 8 || !encoding_name(d) || !skip_nested(d, 1)) /* the function's parameters */
+    if (++d->recursions > 64 || !encoding_name(d) || !skip_nested(d, 1)) /* the function's parameters */
         return false;
     puts_(d, "::");
     if (*d->p == 'N') {

@@ -6,14 +6,14 @@
  * static functions dladdr cannot see — libjvm's Compile::, GC phases —
  * and .dynsym; for a stripped object, the .symtab of its separate debug
  * file when one is installed), read once per object from a read-only
- * mapping of the file (no descriptor kept). Names are demangled and interned; the strings live
- * until exit, so a cp_frame may point at them. Everything is capped: the
+ * mapping of the file (no descriptor kept). Names are demangled and
+ * interned; the strings live until exit, so a cp_frame may point at them. Everything is capped: the
  * pc cache is cleared when full, past the name cap frames are named by
  * object and offset from a bounded set. g_lock guards all of it.
  */
 #include <elf.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -137,7 +137,8 @@ static void add_table(elf_syms *o, const uint8_t *f, size_t size, const Elf64_Eh
 }
 
 /* A read-only mapping of ELF64 file path with its section headers in
- * bounds, or NULL. It is never unmapped: symbol names point into it. */
+ * bounds, or NULL. Kept for good once a symbol was taken from it: symbol
+ * names point into it. */
 static const Elf64_Ehdr *map_elf(const char *path, size_t *size)
 {
     struct stat st;
@@ -161,15 +162,15 @@ static const Elf64_Ehdr *map_elf(const char *path, size_t *size)
     return eh;
 }
 
-/* Add e's symbol tables of type `type` (0: both); true if it had one. */
+/* Add the file's symbol tables of section type `type` (SHT_SYMTAB,
+ * SHT_DYNSYM); true if it had one. */
 static bool add_tables(elf_syms *o, const Elf64_Ehdr *eh, size_t size, uint32_t type)
 {
     const uint8_t *f = (const uint8_t *)eh;
     const Elf64_Shdr *shdrs = (const Elf64_Shdr *)(f + eh->e_shoff);
     bool found = false;
     for (int i = 0; i < eh->e_shnum; i++)
-        if ((type == 0 && (shdrs[i].sh_type == SHT_SYMTAB || shdrs[i].sh_type == SHT_DYNSYM)) ||
-            (type != 0 && shdrs[i].sh_type == type)) {
+        if (shdrs[i].sh_type == type) {
             add_table(o, f, size, eh, &shdrs[i]);
             found = true;
         }
