@@ -14,7 +14,7 @@ import contprof
 from contprof import _contprof as _c
 from contprof import _config
 
-USAGE = "usage: python -m contprof [options] (script.py | -m module) [args...]"
+USAGE = "usage: python -m contprof [options] [--] (script.py | -m module) [args...]"
 
 
 def _help():
@@ -56,6 +56,15 @@ def _parse(argv):
             diag = True
             i += 1
             continue
+        if arg == "--":  # end of our options (py-spy's and many tools' habit)
+            if i + 1 >= len(argv):
+                _usage_error("no program given")
+            i += 1
+            arg = argv[i]
+            if arg != "-m":
+                if diag:
+                    _diagnose(opts)
+                return opts, ("path", arg), argv[i + 1:]
         if diag and (arg == "-m" or not arg.startswith("--")):
             _diagnose(opts)
         if arg == "-m":

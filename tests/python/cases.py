@@ -1149,6 +1149,13 @@ def case_cli_passthrough(t):
     t.run(["-m", "contprof", "ki.py"], check_rc=plain)  # dies of SIGINT like python
     r = t.run(["-m", "contprof", "-m", "pkg.tool", "a", "-b"], check_rc=4)
     t.check("tool argv=['a', '-b'] main=__main__" in r.stdout, "-m argv: %r", r.stdout)
+    # "--" ends contprof's options, before a script or -m.
+    r = t.run(["-m", "contprof", "--upload-period=1", "--", "app.py", "5", "--", "x"], check_rc=5)
+    t.check("argv=['app.py', '5', '--', 'x'] main=__main__" in r.stdout, "argv after --: %r", r.stdout)
+    r = t.run(["-m", "contprof", "--", "-m", "pkg.tool", "--upload-period=1"], check_rc=4)
+    t.check("tool argv=['--upload-period=1'] main=__main__" in r.stdout, "-m argv after --: %r", r.stdout)
+    r = t.run(["-m", "contprof", "--"], check_rc=2)
+    t.check("no program given" in r.stderr, "bare --: %r", r.stderr)
 
 
 def case_cli_help(t):
