@@ -1358,6 +1358,43 @@ def case_lock_frees_locals(t):
     t.check(r.stdout.split() == ["True"] * 4, "a deleted local outlived del: %s", r.stdout + r.stderr[-400:])
 
 
+def case_lock_names_kept(t):
+    """A thread-per-request program makes new locks at every request (each
+    Thread's _started Event). Each is named at its first sampled event;
+    the variable search runs once per creation site and chain of calling
+    code positions, not once per lock (it cost such a server ~5% of its
+    CPU), and the names stay right."""
+    t.write("prog.py", prog("""
+        import json, threading
+        import contprof._locks as L
+        calls = {"find": 0}
+        find = L._find
+        def counting_find(frame, lock):
+            calls["find"] += 1
+            return find(frame, lock)
+        L._find = counting_find
+        def handle():
+            pass
+        def serve(n):
+            for i in range(n):
+                worker = threading.Thread(target=handle)
+                worker.start()
+                worker.join()
+        serve(400)
+        contprof.stop()
+        print(json.dumps(calls))
+    """, extra=", lock_samples_per_s=100000"))
+    r = t.run(["prog.py"])
+    calls = json.loads(r.stdout.strip().splitlines()[-1])
+    m = t.prof()
+    names = sorted(n for n in m.label_values("lock name") if n.startswith("prog.py:"))
+    rows = sum(1 for st, v, lab in m.rows("lock-release") if v and lab.get("lock name", "").startswith("prog.py:"))
+    t.note("variable searches: %d; prog.py lock names: %s; sampled rows under them: %d", calls["find"], names, rows)
+    t.check(any(n.endswith(":worker._started") for n in names), "the Event's variable not named: %s", names)
+    t.check(rows > 0, "no sampled releases of prog.py's locks")
+    t.check(calls["find"] <= 40, "%d variable searches for 400 threads' locks", calls["find"])
+
+
 def case_frames(t):
     t.write("prog.py", prog("""
         import time
