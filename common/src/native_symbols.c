@@ -353,8 +353,19 @@ static const char *function_name(elf_syms *o, uintptr_t link_addr, uintptr_t bia
     const char *name = NULL;
     uintptr_t start;
 
-    if (s != NULL)
-        name = intern(cp__demangle(s->name, buf, sizeof buf) ? buf : s->name);
+    if (s != NULL) {
+        /* A .symtab names versioned definitions "pthread_cond_signal@@GLIBC_2.3.2";
+         * the version is not part of the function's name. */
+        const char *at = strchr(s->name, '@');
+        char plain[NAME_MAX_BYTES];
+        const char *sn = s->name;
+        if (at != NULL && at > s->name && (size_t)(at - s->name) < sizeof plain) {
+            memcpy(plain, s->name, (size_t)(at - s->name));
+            plain[at - s->name] = '\0';
+            sn = plain;
+        }
+        name = intern(cp__demangle(sn, buf, sizeof buf) ? buf : sn);
+    }
     /* No symbol (a stripped static function): the function its unwind
      * entry covers, so that all its pcs are one frame. */
     if (name == NULL && cp__module_fde_start(link_addr + bias, &start))

@@ -530,6 +530,13 @@ static void test_debug_file(void **state)
     snprintf(want, sizeof want, "%s+", strrchr(g_plugin_path, '/') + 1);
     assert_memory_equal(name, want, strlen(want));
     assert_null(strstr(name, "0x"));
+    /* A versioned definition: .dynsym says "pthread_cond_signal", libc's
+     * debug .symtab (libc6-dbg) "pthread_cond_signal@@GLIBC_2.3.2". */
+    cp_frame f;
+    void *fn = dlsym(RTLD_DEFAULT, "pthread_cond_signal");
+    assert_non_null(fn);
+    cp_native_symbolize((uintptr_t)fn, false, &f);
+    assert_string_equal(f.name, "pthread_cond_signal");
 }
 
 /* ---- the demangler ---------------------------------------------------- */
