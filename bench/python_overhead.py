@@ -12,6 +12,7 @@ the profiler, with one idle thread sleeping beside it, as services have):
   json      json.dumps / json.loads of small documents
   request   a request-handler shape: parse, dict/attribute churn, float
             math, formatting, JSON, a small object per request
+  threads   a new thread per request (socketserver.ThreadingMixIn's shape)
   alloc     short-lived dicts, lists, strings, objects (the heaviest)
 Runs alternate without/with the profiler in fresh processes (--native:
 with native_frames off/on, both profiled). Reported per
@@ -37,7 +38,7 @@ import tempfile
 # The workloads: <name>_work(n) does n units of work (also exec'ed by
 # python_hook_floor.py, which times them in one process).
 WORK = r'''
-import json
+import json, threading
 
 def cpu_work(n):
     def fib(k):
@@ -112,6 +113,17 @@ class Slot:
     def __init__(self, x, y):
         self.x, self.y = x, y
 
+def threads_work(n):
+    # A thread per request, as socketserver.ThreadingMixIn does.
+    out = [0]
+    def handle(i):
+        out[0] += len(json.dumps({"id": i, "v": [k * k for k in range(200)]}))
+    for i in range(n):
+        t = threading.Thread(target=handle, args=(i,))
+        t.start()
+        t.join()
+    return out[0]
+
 def alloc_work(n):
     keep = []
     for i in range(n):
@@ -150,7 +162,7 @@ print(json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": ru.r
                   "dropped": metrics.get("samples_dropped")}))
 '''
 
-WORKLOADS = ["cpu", "intfloat", "dictattr", "strings", "json", "request", "alloc"]
+WORKLOADS = ["cpu", "intfloat", "dictattr", "strings", "json", "request", "threads", "alloc"]
 
 
 def run(args, workload, n, profile):

@@ -106,6 +106,10 @@ typedef struct sampler {
     atomic_bool stop, running, flush_req;
     cp_rawring ring;
     tslot *slots;
+    size_t slots_hw;            /* slots [slots_hw, MAX_THREADS) never used
+                                 * since reset_tables: scans stop there (a
+                                 * thread-per-request server keeps a few live
+                                 * threads, in the first slots) */
     cp_rawframe *stacks;
     cp_rawframe *scratch;       /* [max_frames]: a walk before it is kept  */
     uint64_t gen;
@@ -623,13 +627,15 @@ static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
 static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_new)
 {
     tslot *free_slot = NULL;
-    for (size_t i = 0; i < MAX_THREADS; i++) {
+    for (size_t i = 0; i < g_s.slots_hw; i++) {
         tslot *t = &g_s.slots[i];
         if (t->ts == ts && t->thread_id == ti->thread_id)
             return t;
         if (!t->ts && !free_slot)
             free_slot = t;
     }
+    if (!free_slot && g_s.slots_hw < MAX_THREADS)
+        free_slot = &g_s.slots[g_s.slots_hw++];
     if (!free_slot)
         return NULL;
     cp_rawframe *stack = free_slot->stack;
@@ -688,7 +694,7 @@ static bool short_lived(const exitrep *e)
 static void take_exit(const exitrep *e)
 {
     tslot *t = NULL;
-    for (size_t i = 0; i < MAX_THREADS && !t; i++) {
+    for (size_t i = 0; i < g_s.slots_hw && !t; i++) {
         tslot *s = &g_s.slots[i];
         if (s->ts && !s->exited && s->native_id == e->native_id && s->thread_id == e->thread_id)
             t = s;
@@ -781,7 +787,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
 
 static void reap(void)
 {
-    for (size_t i = 0; i < MAX_THREADS; i++) {
+    for (size_t i = 0; i < g_s.slots_hw; i++) {
         tslot *t = &g_s.slots[i];
         if (t->ts && t->seen_gen != g_s.gen) {
             cp__pyn_timer_drop((int)i);
@@ -977,7 +983,7 @@ static void tick(unsigned what, int64_t now)
 
 bool cp__sampler_is_python_tid(uint64_t tid)
 {
-    for (size_t i = 0; i < MAX_THREADS; i++)
+    for (size_t i = 0; i < g_s.slots_hw; i++)
         if (g_s.slots[i].ts && !g_s.slots[i].exited && g_s.slots[i].native_id == tid)
             return true;
     return false;
@@ -1038,7 +1044,7 @@ static void *run(void *arg)
     while (!atomic_load(&g_s.stop)) {
         if (atomic_load(&g_s.flush_req)) {
             take_exits();
-            for (size_t i = 0; i < MAX_THREADS; i++)
+            for (size_t i = 0; i < g_s.slots_hw; i++)
                 if (g_s.slots[i].ts)
                     flush_pending(&g_s.slots[i]); /* held CPU stays held */
             atomic_store(&g_s.flush_req, false);
@@ -1088,6 +1094,7 @@ static bool alloc_tables(uint32_t max_frames)
 
 static void reset_tables(void)
 {
+    g_s.slots_hw = 0;
     for (size_t i = 0; i < MAX_THREADS; i++) {
         memset(&g_s.slots[i], 0, sizeof(tslot));
         g_s.slots[i].stack = g_s.stacks + i * g_s.o.max_frames;
