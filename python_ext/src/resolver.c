@@ -24,7 +24,8 @@
 #include "saferead.h"
 #include "sampler.h"
 
-#define NAMES_CAP 1024
+#define NAMES_CAP 2048   /* power of two */
+#define NAMES_WINDOW 16  /* entries of one ident sit in the window at its hash */
 #define PERIOD_MS 250 /* each drain takes the GIL from the program */
 #define EXPORT_WAIT_MS 3000
 #define SUBINTERP_WAIT_NS 5000000000LL /* drains wait this long at most for sub-interpreters */
@@ -34,13 +35,14 @@
  * (its pthread_t) is soon reused by a new thread, while samples taken before
  * it died are still being resolved; the tid tells the two apart. */
 typedef struct tname {
-    uint64_t id, native;
+    uint64_t id, native; /* id 0: empty */
+    uint64_t stamp;      /* when set: the oldest of a full window goes */
     char name[64];
 } tname;
 
 static struct {
     tname names[NAMES_CAP];
-    size_t names_next;
+    uint64_t names_stamp;
     uint32_t max_frames;
     cp_frame *frames;
     uint32_t *ids; /* frames' core dictionary ids, for cp_add_sample_ids */
@@ -61,33 +63,51 @@ static struct {
 
 /* ---- thread names ------------------------------------------------------ */
 
+/* An entry lives in the NAMES_WINDOW slots at the hash of its kernel tid
+ * (of its ident when the tid is unknown), so that setting a name reads one
+ * window, not the whole table: every new thread sets its name as it
+ * starts, and a server starting a thread per request paid a scan of all
+ * entries (~80 KB, cold in the new thread's cache) each time. Not the
+ * ident's hash: one ident (a cached thread stack) is reused by hundreds of
+ * threads in turn, whose names must outlive them until their samples are
+ * resolved; tids are not reused that soon. */
+static tname *name_window(uint64_t key)
+{
+    return &g_r.names[(size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (NAMES_CAP - NAMES_WINDOW)];
+}
+
 void cp__resolver_set_thread_name(uint64_t thread_id, uint64_t native_id, const char *name)
 {
-    tname *slot = NULL;
-    for (size_t i = 0; i < NAMES_CAP && !slot; i++)
-        if (g_r.names[i].id == thread_id && g_r.names[i].native == native_id)
-            slot = &g_r.names[i];
-    if (!slot) {
-        slot = &g_r.names[g_r.names_next];
-        g_r.names_next = (g_r.names_next + 1) % NAMES_CAP;
+    tname *w = name_window(native_id ? native_id : thread_id), *slot = NULL, *oldest = &w[0];
+    for (size_t i = 0; i < NAMES_WINDOW && !slot; i++) {
+        if (w[i].id == thread_id && w[i].native == native_id)
+            slot = &w[i];
+        else if (w[i].stamp < oldest->stamp)
+            oldest = &w[i]; /* an empty entry has stamp 0 */
     }
+    if (!slot)
+        slot = oldest;
     slot->id = thread_id;
     slot->native = native_id;
+    slot->stamp = ++g_r.names_stamp;
     snprintf(slot->name, sizeof slot->name, "%s", name);
 }
 
 /* The name of the thread (ident, tid) as sampled; an entry whose tid is
- * unknown (0) only answers when no entry matches both. */
+ * unknown (0) only answers when no entry matches both (then the whole
+ * table is searched: the resolver's time, and rare). */
 static const char *thread_name(uint64_t thread_id, uint64_t native_id)
 {
+    if (native_id) {
+        const tname *w = name_window(native_id);
+        for (size_t i = 0; i < NAMES_WINDOW; i++)
+            if (w[i].id == thread_id && w[i].native == native_id)
+                return w[i].name;
+    }
     const char *loose = NULL;
-    for (size_t i = 0; i < NAMES_CAP; i++) {
+    for (size_t i = 0; i < NAMES_CAP && !loose; i++) {
         const tname *t = &g_r.names[i];
-        if (t->id != thread_id)
-            continue;
-        if (t->native == native_id)
-            return t->name;
-        if (t->native == 0 || native_id == 0)
+        if (t->id == thread_id && (t->native == 0 || native_id == 0))
             loose = t->name;
     }
     return loose;
