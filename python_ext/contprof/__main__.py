@@ -58,6 +58,8 @@ def _parse(argv):
             continue
         if arg == "--":  # end of our options (py-spy's and many tools' habit)
             if i + 1 >= len(argv):
+                if diag:
+                    _diagnose(opts)
                 _usage_error("no program given")
             i += 1
             arg = argv[i]
