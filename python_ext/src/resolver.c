@@ -25,7 +25,7 @@
 #include "sampler.h"
 
 #define NAMES_CAP 2048   /* power of two */
-#define NAMES_WINDOW 16  /* entries of one ident sit in the window at its hash */
+#define NAMES_WINDOW 16  /* an entry sits in the window at its tid's hash */
 #define PERIOD_MS 250 /* each drain takes the GIL from the program */
 #define EXPORT_WAIT_MS 3000
 #define SUBINTERP_WAIT_NS 5000000000LL /* drains wait this long at most for sub-interpreters */
