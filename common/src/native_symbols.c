@@ -7,9 +7,10 @@
  * and .dynsym; for a stripped object, the .symtab of its separate debug
  * file when one is installed), read once per object from a read-only
  * mapping of the file (no descriptor kept). Names are demangled and
- * interned; the strings live until exit, so a cp_frame may point at them. Everything is capped: the
- * pc cache is cleared when full, past the name cap frames are named by
- * object and offset from a bounded set. g_lock guards all of it.
+ * interned; the strings live until exit, so a cp_frame may point at them.
+ * Everything is capped: the pc cache is cleared when full, past the name
+ * cap frames are named by object and offset from a bounded set. g_lock
+ * guards all of it.
  */
 #include <elf.h>
 #include <fcntl.h>
