@@ -83,10 +83,13 @@ def _patch_threading():
 
 
 def _patch_thread_exit():
-    """Each thread reports its final CPU clock once run() has returned, so
-    the sampler charges the part of its last interval it had not read yet
-    (and never reads that kernel tid again). Frames of contprof's own files
-    are hidden from stacks, so this wrapper never shows."""
+    """Each thread reports its final CPU clock as it ends, so the sampler
+    charges the part of its last interval it had not read yet (and never
+    reads that kernel tid again). thread_start arranges for the report to
+    be made once the interpreter is done with the thread (its teardown is
+    CPU too); thread_exit reports only where that could not be arranged.
+    Frames of contprof's own files are hidden from stacks, so this wrapper
+    never shows."""
     orig = threading.Thread._bootstrap_inner
     if getattr(orig, "_contprof", False):
         return

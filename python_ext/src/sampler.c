@@ -17,7 +17,8 @@
  * interval) are read every tick; the others in bounded round robin, so the
  * per-tick cost grows with running threads, not with threads.
  * Threads report their final CPU clock as they exit (cp__sampler_thread_exit),
- * so the part of their last interval is not lost.
+ * once the interpreter is done with them, so the part of their last
+ * interval and their teardown are not lost.
  * A thread's walk starts with one read that copies the word locating its
  * top frame together with the ranges its frames occupied at its last walk
  * (pywalk's hint), so a thread whose frames stayed in place costs one
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -55,6 +57,7 @@
 #define MAX_THREADS 1024      /* tracked thread states; more are skipped  */
 #define NATIVE_CAP 4096       /* ident -> tid table (power of two)        */
 #define COALESCE_NS 1000000000LL /* idle wall time is emitted at least every 1 s */
+#define GONE_SLOTS 64        /* threads reaped before their exit report */
 #define RING_SLOTS 4096      /* raw samples in flight; the resolver is kicked at a quarter */
 #define CODE_EPOCH_TICKS 10      /* walker's code cache lives this many ticks */
 #define CODE_EPOCH_NS 1000000000LL /* and at most this long: well within codekeep's KEEP */
@@ -136,10 +139,19 @@ typedef struct sampler {
     cp_rawframe *py_scratch, *merged; /* [max_frames] each              */
     uint16_t *groups;                 /* [max_frames]                   */
     cp_pyn_sample *native_sample;
-    /* Exit reports: producers hold the GIL (so one at a time), the sampler
-     * consumes. */
+    /* Exit reports: producers take exit_lock, the sampler consumes. */
     exitrep exits[EXIT_SLOTS];
     _Atomic size_t exit_head, exit_tail;
+    atomic_flag exit_lock;
+    /* Threads started under us whose state went from the list before their
+     * exit report came (it is made once the interpreter is done with the
+     * thread): the CPU their slot had accounted, so that the report adds
+     * only the rest (gone_note, take_exit). */
+    struct gone {
+        uint64_t thread_id, native_id;
+        int64_t cpu_ns;
+    } gone[GONE_SLOTS];
+    size_t gone_next;
 } sampler;
 
 static sampler g_s;
@@ -657,11 +669,18 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
 void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono,
                              int64_t start_ns)
 {
+    if (!atomic_load(&g_s.running))
+        return;
+    /* Producers: threads as they end, without the GIL (module.c). */
+    for (unsigned n = 0; atomic_flag_test_and_set_explicit(&g_s.exit_lock, memory_order_acquire); n++)
+        if (n >= 64)
+            sched_yield();
     size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_relaxed);
-    if (!atomic_load(&g_s.running) || head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) >= EXIT_SLOTS)
-        return; /* full: the sampler then stops at its last reading */
-    g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns};
-    atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
+    if (head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) < EXIT_SLOTS) {
+        g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns};
+        atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
+    } /* else full: the sampler then stops at its last reading */
+    atomic_flag_clear_explicit(&g_s.exit_lock, memory_order_release);
 }
 
 /* Mean gap between CPU ticks so far (the interval until there are two). */
@@ -698,6 +717,19 @@ static void take_exit(const exitrep *e)
         tslot *s = &g_s.slots[i];
         if (s->ts && !s->exited && s->native_id == e->native_id && s->thread_id == e->thread_id)
             t = s;
+    }
+    if (!t) {
+        /* Its slot went first (gone_note): the CPU it had not accounted
+         * goes to the pool, for a young thread's stack to take. */
+        for (size_t k = 0; k < GONE_SLOTS; k++) {
+            struct gone *g = &g_s.gone[k];
+            if (g->native_id == e->native_id && g->thread_id == e->thread_id) {
+                if (e->cpu_ns > g->cpu_ns)
+                    g_s.unseen_cpu += e->cpu_ns - g->cpu_ns;
+                g->native_id = 0;
+                return;
+            }
+        }
     }
     if (!(t && t->run_seen && t->stack_valid) && short_lived(e)) {
         if (e->cpu_ns > 0)
@@ -785,6 +817,15 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         sample_wall(t, ti, fresh, c->now);
 }
 
+/* Slot t goes before its thread's exit report came: what it accounted. */
+static void gone_note(const tslot *t)
+{
+    if (!t->from_start || t->exited || !t->native_id)
+        return;
+    g_s.gone[g_s.gone_next++ % GONE_SLOTS] =
+        (struct gone){t->thread_id, t->native_id, t->last_cpu > 0 ? t->last_cpu : 0};
+}
+
 static void reap(void)
 {
     for (size_t i = 0; i < g_s.slots_hw; i++) {
@@ -792,6 +833,7 @@ static void reap(void)
         if (t->ts && t->seen_gen != g_s.gen) {
             cp__pyn_timer_drop((int)i);
             settle(t);
+            gone_note(t);
             t->ts = 0;
         }
     }

@@ -43,8 +43,9 @@ bool cp__sampler_is_python_tid(uint64_t tid);
 /* The ring the resolver drains (NULL when never started). */
 cp_rawring *cp__sampler_ring(void);
 
-/* Called by a Python thread (GIL held) as it ends, with its own CPU clock
- * and CLOCK_MONOTONIC, now and as its run began (start_ns, 0 = unknown):
+/* Called by a Python thread as it ends (with or without the GIL), with its
+ * own CPU clock and CLOCK_MONOTONIC, now and as its run began (start_ns,
+ * 0 = unknown):
  * the sampler charges what it had not yet read to the thread's last stack
  * and stops reading that tid (which the kernel may soon give to another
  * thread). A thread that lived less than a CPU tick's gap stands for the
