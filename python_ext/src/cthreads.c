@@ -40,6 +40,7 @@
 enum { MAX_CT = 256, NAME_LEN = 16, MISSES_MAX = 4 };
 #define SCAN_NS 100000000LL
 #define RETRY_NS 1000000000LL
+#define NAME_KEEP_NS 2000000000LL /* an ended thread's name, for its samples still queued */
 
 typedef struct cthread {
     _Atomic int32_t tid;   /* 0 = free                                 */
@@ -48,6 +49,7 @@ typedef struct cthread {
     int64_t last_cpu;      /* CPU charged up to here                   */
     int64_t no_unwind_until; /* mono ns; INT64_MAX: blocks our signal  */
     int misses;            /* unanswered requests in a row             */
+    int64_t ended_at;      /* mono ns it was found gone (0: alive)      */
     char name[NAME_LEN];
 } cthread;
 
@@ -131,6 +133,7 @@ static void candidate(pid_t tid)
         t->last_cpu = g_c.scanned ? 0 : cp_os_thread_cpu_ns(tid);
         t->no_unwind_until = 0;
         t->misses = 0;
+        t->ended_at = 0;
         atomic_store(&t->tid, tid);
         return;
     }
@@ -146,6 +149,10 @@ static void consider(pid_t tid)
     if (tid == g_c.self || cp__sampler_is_python_tid((uint64_t)tid))
         return;
     cthread *t = find(tid);
+    if (t != NULL && t->ended_at) { /* the tid now names a new thread */
+        atomic_store(&t->tid, 0);
+        t = NULL;
+    }
     if (t == NULL) {
         candidate(tid);
         return;
@@ -159,7 +166,15 @@ static void consider(pid_t tid)
     }
 }
 
-static void scan(void)
+/* A thread found gone keeps its entry (not sampled) for NAME_KEEP_NS: the
+ * resolver names its samples still in the ring from it. */
+static void ended(cthread *t, int64_t now)
+{
+    if (!t->ended_at)
+        t->ended_at = now > 0 ? now : 1;
+}
+
+static void scan(int64_t now)
 {
     static pid_t tids[4096];
     long n = cp_os_list_threads(tids, sizeof tids / sizeof tids[0]);
@@ -170,13 +185,18 @@ static void scan(void)
     for (long i = 0; i < n && i < (long)(sizeof tids / sizeof tids[0]); i++)
         consider(tids[i]);
     g_c.scanned = true;
-    /* Gone, or a Python thread after all: forget it. A listing cut short
-     * (more threads than fit) proves nothing about the rest. */
+    /* A Python thread after all: forget it. Gone: its name is kept a
+     * while (ended). A listing cut short (more threads than fit) proves
+     * nothing about the rest. */
     for (size_t i = 0; i < MAX_CT && n <= (long)(sizeof tids / sizeof tids[0]); i++) {
         cthread *t = &g_c.t[i];
         int32_t tid = atomic_load(&t->tid);
-        if (tid != 0 && (!t->seen || cp__sampler_is_python_tid((uint64_t)tid)))
+        if (tid == 0)
+            continue;
+        if (cp__sampler_is_python_tid((uint64_t)tid) || (t->ended_at && now - t->ended_at >= NAME_KEEP_NS))
             atomic_store(&t->tid, 0);
+        else if (!t->seen)
+            ended(t, now);
     }
 }
 
@@ -202,7 +222,7 @@ static void sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
     int32_t tid = atomic_load(&t->tid);
     int64_t cpu = cp_os_thread_cpu_ns(tid);
     if (cpu < 0) { /* gone */
-        atomic_store(&t->tid, 0);
+        ended(t, now);
         return;
     }
     if (cpu < t->last_cpu) { /* the tid now names another thread */
@@ -236,10 +256,10 @@ void cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
         g_c.self = (pid_t)syscall(SYS_gettid);
     if (now >= g_c.next_scan) {
         g_c.next_scan = now + SCAN_NS;
-        scan();
+        scan(now);
     }
     for (size_t i = 0; i < MAX_CT; i++)
-        if (atomic_load_explicit(&g_c.t[i].tid, memory_order_relaxed) != 0 && g_c.t[i].adopted)
+        if (atomic_load_explicit(&g_c.t[i].tid, memory_order_relaxed) != 0 && g_c.t[i].adopted && !g_c.t[i].ended_at)
             sample(&g_c.t[i], now, interval_ns, ring);
 }
 
