@@ -73,6 +73,7 @@ typedef struct tslot {
     uintptr_t ts;               /* 0 = free slot                           */
     bool hot;                   /* ran (see HOT_DIV) when last checked     */
     bool exited;                /* final CPU taken from its exit report    */
+    bool report_due;            /* unlisted once: its exit report may follow */
     uint64_t thread_id, native_id, seen_gen;
     int64_t last_cpu, last_wall;
     uintptr_t top;              /* top frame address of the cached stack   */
@@ -604,6 +605,16 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
         delta += t->held_cpu;
         t->held_cpu = 0;
     }
+    /* A young thread's state is read again just before its walk: this
+     * tick's copy is tens of microseconds old by now (clock reads, its new
+     * timer), and a thread that has just started has often entered its
+     * first (or a nested) eval loop since. On 3.11/3.12 the copy then
+     * names the previous loop's _PyCFrame, whose current frame is the
+     * caller's (Thread.run for the target) or none at all: 3.11 charged
+     * short threads' pool there, 10-20% of it. */
+    cp_tsinfo now_ti;
+    if (young && !got && cp__ts_read(t->ts, false, &now_ti) && now_ti.thread_id == t->thread_id)
+        ti = &now_ti;
     if (got)
         use_native(t, cap, cpu);
     else if (native && !timed)
@@ -783,12 +794,39 @@ static bool wants_wall(size_t idx, const tickctx *c)
     return (c->what & 2) && (idx + g_s.gen) % c->wall_stride == 0;
 }
 
+/* Slot t goes before its thread's exit report came: what it accounted. */
+static void gone_note(const tslot *t)
+{
+    if (!t->from_start || t->exited || !t->native_id)
+        return;
+    g_s.gone[g_s.gone_next++ % GONE_SLOTS] =
+        (struct gone){t->thread_id, t->native_id, t->last_cpu > 0 ? t->last_cpu : 0};
+}
+
+/* Whether a thread other than t has kernel tid nid. A new thread's state
+ * carries its parent's ident and (3.11) tid until the thread writes its
+ * own, one store after the other: a tick between the two saw the new
+ * ident with the parent's tid, read the parent's CPU clock from zero, and
+ * charged all of the parent's CPU to the child (0.2 s at a time in test
+ * short_threads on a loaded machine). */
+static bool native_id_taken(uint64_t nid, const tslot *t)
+{
+    for (size_t i = 0; i < g_s.slots_hw; i++) {
+        const tslot *s = &g_s.slots[i];
+        if (s != t && s->ts && !s->exited && s->native_id == nid)
+            return true;
+    }
+    return false;
+}
+
 static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
 {
     t->seen_gen = g_s.gen;
     /* Re-read every visit: a thread state and pthread_t can both be reused
      * by a new thread. */
     uint64_t nid = ti->native_id ? ti->native_id : cp__native_id_get(ti->thread_id);
+    if (nid && nid != t->native_id && native_id_taken(nid, t))
+        return; /* its parent's, not yet its own: read it next tick */
     if (nid && nid != t->native_id) {
         if (t->native_id) {
             /* A new kernel thread behind the same thread state and ident:
@@ -796,6 +834,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
              * stack must never be emitted under the new thread's name. */
             cp__pyn_timer_drop((int)(t - g_s.slots));
             settle(t);
+            gone_note(t);
             t->stack_valid = false;
             t->stack_cpu = -1;
             t->top = 0;
@@ -817,20 +856,18 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         sample_wall(t, ti, fresh, c->now);
 }
 
-/* Slot t goes before its thread's exit report came: what it accounted. */
-static void gone_note(const tslot *t)
-{
-    if (!t->from_start || t->exited || !t->native_id)
-        return;
-    g_s.gone[g_s.gone_next++ % GONE_SLOTS] =
-        (struct gone){t->thread_id, t->native_id, t->last_cpu > 0 ? t->last_cpu : 0};
-}
-
 static void reap(void)
 {
     for (size_t i = 0; i < g_s.slots_hw; i++) {
         tslot *t = &g_s.slots[i];
         if (t->ts && t->seen_gen != g_s.gen) {
+            /* A thread started under us reports its exit once it has left
+             * the list (module.c): its slot waits one more complete walk
+             * for the report, which charges the rest to its last stack. */
+            if (t->from_start && !t->exited && !t->report_due) {
+                t->report_due = true;
+                continue;
+            }
             cp__pyn_timer_drop((int)i);
             settle(t);
             gone_note(t);
@@ -903,6 +940,7 @@ static void full_walk(uintptr_t head, int64_t now)
         if (!t)
             continue;
         t->seen_gen = g_s.gen;
+        t->report_due = false;
         g_s.list_ts[kept] = g_s.list_ts[i];
         g_s.list_info[kept] = g_s.list_info[i];
         g_s.list_slot[kept] = (uint32_t)(t - g_s.slots);
