@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "codekeep.h"
 #include "pywalk.h"
 #include "resolver.h"
+#include "spinlock.h"
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 #define D_OBJ 0
@@ -119,23 +119,6 @@ static TLS int64_t tl_countdown;
 static TLS uint64_t tl_rng;
 static TLS bool tl_inited;
 static TLS bool tl_excluded;
-
-/* ---- spin locks (critical sections are a few hash operations) ------------ */
-
-static void spin_lock(atomic_flag *f)
-{
-    for (unsigned n = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); n++) {
-        if (n < 64)
-            __builtin_ia32_pause();
-        else
-            sched_yield();
-    }
-}
-
-static void spin_unlock(atomic_flag *f)
-{
-    atomic_flag_clear_explicit(f, memory_order_release);
-}
 
 /* ---- Poisson countdown ---------------------------------------------------- */
 
@@ -282,7 +265,7 @@ static uint32_t take_record(void)
 /* Track block p; returns its record (gen odd: being written) or NIL. */
 static uint32_t heap_reserve(uintptr_t p)
 {
-    spin_lock(&g_h.lock);
+    cp__spin_lock(&g_h.lock);
     size_t i = find_slot(p);
     uint32_t r;
     if (g_h.table[i].ptr) { /* stale entry: the block was freed unseen */
@@ -291,7 +274,7 @@ static uint32_t heap_reserve(uintptr_t p)
     } else {
         r = take_record();
         if (r == NIL) {
-            spin_unlock(&g_h.lock);
+            cp__spin_unlock(&g_h.lock);
             cp_metrics_add_dropped(1);
             return NIL;
         }
@@ -304,7 +287,7 @@ static uint32_t heap_reserve(uintptr_t p)
     g_h.meta[r].ptr = p;
     atomic_fetch_add_explicit(&g_h.meta[r].gen, 1, memory_order_acq_rel);
     list_append(r);
-    spin_unlock(&g_h.lock);
+    cp__spin_unlock(&g_h.lock);
     return r;
 }
 
@@ -316,11 +299,11 @@ static void heap_publish(uint32_t r)
 /* A hooked free (or realloc) of p whose home slot is in use. */
 static void __attribute__((noinline)) heap_forget(uintptr_t p)
 {
-    spin_lock(&g_h.lock);
+    cp__spin_lock(&g_h.lock);
     size_t i = find_slot(p);
     if (g_h.table[i].ptr)
         untrack(i, g_h.table[i].rec);
-    spin_unlock(&g_h.lock);
+    cp__spin_unlock(&g_h.lock);
 }
 
 static bool heap_storage(uint32_t max_frames)
@@ -339,11 +322,11 @@ static bool heap_storage(uint32_t max_frames)
     uint8_t *pl = calloc(CP_HEAP_MAX_SAMPLES, stride);
     if (!pl)
         return false;
-    spin_lock(&g_h.lock);
+    cp__spin_lock(&g_h.lock);
     g_h.payload = pl;
     g_h.stride = stride;
     g_h.frames_cap = max_frames;
-    spin_unlock(&g_h.lock);
+    cp__spin_unlock(&g_h.lock);
     return true;
 }
 
@@ -388,7 +371,7 @@ static cp_rawsample *ring_claim(void)
         return NULL; /* another thread is writing: drop */
     cp_rawsample *s = cp__ring_reserve(&g_a.ring);
     if (!s)
-        spin_unlock(&g_a.ring_lock);
+        cp__spin_unlock(&g_a.ring_lock);
     return s;
 }
 
@@ -476,7 +459,7 @@ static void record(void *p, size_t n, int d, const cp_tsinfo *ti)
     if (s) {
         cp__ring_commit(&g_a.ring);
         bool kick = cp__ring_used(&g_a.ring) == g_a.ring.nslots / 2;
-        spin_unlock(&g_a.ring_lock);
+        cp__spin_unlock(&g_a.ring_lock);
         cp_metrics_add_taken(1);
         if (kick)
             cp__resolver_kick();
@@ -844,10 +827,10 @@ static bool ring_storage(uint32_t max_frames)
 {
     if (g_a.ring.slots && g_a.ring.max_frames == max_frames)
         return true;
-    spin_lock(&g_a.ring_lock);
+    cp__spin_lock(&g_a.ring_lock);
     cp__ring_free(&g_a.ring);
     bool ok = cp__ring_init(&g_a.ring, ALLOC_RING_SLOTS, max_frames, 0);
-    spin_unlock(&g_a.ring_lock);
+    cp__spin_unlock(&g_a.ring_lock);
     return ok && ovf_storage(max_frames);
 }
 
@@ -911,13 +894,13 @@ void cp__heap_clear(void)
 {
     if (!g_h.table)
         return;
-    spin_lock(&g_h.lock);
+    cp__spin_lock(&g_h.lock);
     while (g_h.head != NIL) {
         uint32_t r = g_h.head;
         untrack(find_slot(g_h.meta[r].ptr), r);
     }
     g_h.evicted = 0;
-    spin_unlock(&g_h.lock);
+    cp__spin_unlock(&g_h.lock);
 }
 
 typedef struct snapref {
@@ -940,13 +923,13 @@ cp_rawsample *cp__heap_snapshot(size_t *n, size_t *stride)
         return NULL;
     }
     size_t k = 0;
-    spin_lock(&g_h.lock);
+    cp__spin_lock(&g_h.lock);
     for (uint32_t r = g_h.head; r != NIL && k < want; r = g_h.meta[r].next) {
         uint32_t gen = atomic_load_explicit(&g_h.meta[r].gen, memory_order_acquire);
         if (!(gen & 1))
             refs[k++] = (snapref){r, gen};
     }
-    spin_unlock(&g_h.lock);
+    cp__spin_unlock(&g_h.lock);
     /* Copy, then check the record was not freed or reused meanwhile. */
     for (size_t i = 0; i < k; i++) {
         cp_rawsample *dst = (cp_rawsample *)(out + *n * g_h.stride);

@@ -37,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -53,6 +52,7 @@
 #include "pywalk.h"
 #include "resolver.h"
 #include "saferead.h"
+#include "spinlock.h"
 
 #define MAX_THREADS 1024      /* tracked thread states; more are skipped  */
 #define NATIVE_CAP 4096       /* ident -> tid table (power of two)        */
@@ -682,16 +682,13 @@ void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu
 {
     if (!atomic_load(&g_s.running))
         return;
-    /* Producers: threads as they end, without the GIL (module.c). */
-    for (unsigned n = 0; atomic_flag_test_and_set_explicit(&g_s.exit_lock, memory_order_acquire); n++)
-        if (n >= 64)
-            sched_yield();
+    cp__spin_lock(&g_s.exit_lock); /* producers: threads as they end, without the GIL (module.c) */
     size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_relaxed);
     if (head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) < EXIT_SLOTS) {
         g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns};
         atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
     } /* else full: the sampler then stops at its last reading */
-    atomic_flag_clear_explicit(&g_s.exit_lock, memory_order_release);
+    cp__spin_unlock(&g_s.exit_lock);
 }
 
 /* Mean gap between CPU ticks so far (the interval until there are two). */
@@ -825,9 +822,9 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
     /* Re-read every visit: a thread state and pthread_t can both be reused
      * by a new thread. */
     uint64_t nid = ti->native_id ? ti->native_id : cp__native_id_get(ti->thread_id);
-    if (nid && nid != t->native_id && native_id_taken(nid, t))
-        return; /* its parent's, not yet its own: read it next tick */
     if (nid && nid != t->native_id) {
+        if (native_id_taken(nid, t))
+            return; /* its parent's, not yet its own: read it next tick */
         if (t->native_id) {
             /* A new kernel thread behind the same thread state and ident:
              * the old thread's pending wall time is its own, and its cached

@@ -211,8 +211,8 @@ def check_events(base, service, lock_fn, lock_name, exc_fn, exc_type):
     # The one the browser is to show must hold the two functions: a JVM's
     # first profile can have only class-loading lock waits (the source
     # launcher compiling) and an exception thrown on the way.
-    has = lambda pid, typ, fn: any(fn in r["name"] and r["total"] > 0 for r in
-                                   get(base, "/api/profiles/%d/table?type=%s" % (pid, typ))["rows"])
+    holds = lambda rows, fn: any(fn in r["name"] and r["total"] > 0 for r in rows)
+    has = lambda pid, typ, fn: holds(get(base, "/api/profiles/%d/table?type=%s" % (pid, typ))["rows"], fn)
     shown = [pid for pid in both if has(pid, "lock-acquire-wait", lock_fn) and has(pid, "exception-samples", exc_fn)]
     if not check(shown, "%s: no profile holds both %s lock waits and %s exceptions (%d have samples of "
                  "both types)" % (service, lock_fn, exc_fn, len(both))):
@@ -220,7 +220,7 @@ def check_events(base, service, lock_fn, lock_name, exc_fn, exc_type):
     for typ, fn in (("lock-acquire-wait", lock_fn), ("exception-samples", exc_fn)):
         agg = get(base, "/api/aggregate/table?service=%s&type=%s" % (service, typ))
         names = [r["name"] for r in sorted(agg["rows"], key=lambda r: -r["total"])[:10]]
-        check(any(fn in r["name"] and r["total"] > 0 for r in agg["rows"]),
+        check(holds(agg["rows"], fn),
               "%s: %s not in the %s table (top: %s)" % (service, fn, typ, names))
     labels = {}
     for pid in both:
