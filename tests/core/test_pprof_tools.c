@@ -9,10 +9,35 @@
  */
 #include "test_profile_util.h"
 
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WORK_DIR CP_TEST_BINARY_DIR "/pprof_tools"
+/* One directory per process: the plain and the sanitizer builds of this
+ * test run side by side under ctest -j, and a shared directory let one
+ * truncate raw.txt while the other read it (a CI failure). */
+static char g_work[512];
+
+/* g_work "/" name, in a static ring (several are live in one call). */
+static const char *wpath(const char *name)
+{
+    static char ring[8][600];
+    static int next;
+    char *s = ring[next++ % 8];
+    snprintf(s, sizeof ring[0], "%s/%s", g_work, name);
+    return s;
+}
+
+/* sh command from a format whose %s are filled in (all paths quoted by the caller). */
+static const char *cmdf(const char *fmt, ...)
+{
+    static char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return cmd;
+}
 
 static cp_profile *sample_profile(void)
 {
@@ -91,12 +116,12 @@ static void test_protoc_decode(void **state)
     cp_buf raw;
     cp_buf_init(&raw, 0);
     assert_int_equal(cp_profile_encode(p, false, &raw), CP_OK);
-    write_file(WORK_DIR "/profile.pb", &raw);
-    run("'" CP_PROTOC "' --decode perftools.profiles.Profile -I '" CP_PROFILE_PROTO_DIR
-        "' profile.proto < " WORK_DIR "/profile.pb > " WORK_DIR "/protoc.txt 2> " WORK_DIR
-        "/protoc.err",
-        WORK_DIR "/protoc.err");
-    char *txt = read_text(WORK_DIR "/protoc.txt");
+    write_file(wpath("profile.pb"), &raw);
+    run(cmdf("'" CP_PROTOC "' --decode perftools.profiles.Profile -I '" CP_PROFILE_PROTO_DIR
+             "' profile.proto < '%s' > '%s' 2> '%s'",
+             wpath("profile.pb"), wpath("protoc.txt"), wpath("protoc.err")),
+        wpath("protoc.err"));
+    char *txt = read_text(wpath("protoc.txt"));
     expect_in(txt, "string_table: \"app.leaf\"");
     expect_in(txt, "string_table: \"worker-1\"");
     expect_in(txt, "value: 30000000");
@@ -116,12 +141,12 @@ static void test_protoc_decode(void **state)
 /* go tool pprof must work with no HOME cache, as in CI. */
 static void go_env(void)
 {
-    mkdir(WORK_DIR "/home", 0700);
-    setenv("HOME", WORK_DIR "/home", 1);
-    setenv("GOCACHE", WORK_DIR "/home/gocache", 1);
-    setenv("GOPATH", WORK_DIR "/home/gopath", 1);
+    mkdir(wpath("home"), 0700);
+    setenv("HOME", wpath("home"), 1);
+    setenv("GOCACHE", wpath("home/gocache"), 1);
+    setenv("GOPATH", wpath("home/gopath"), 1);
     setenv("GOFLAGS", "", 1);
-    setenv("PPROF_TMPDIR", WORK_DIR "/home", 1);
+    setenv("PPROF_TMPDIR", wpath("home"), 1);
 }
 
 static void test_go_pprof_raw(void **state)
@@ -133,11 +158,11 @@ static void test_go_pprof_raw(void **state)
     cp_buf gz;
     cp_buf_init(&gz, 0);
     assert_int_equal(cp_profile_encode(p, true, &gz), CP_OK);
-    write_file(WORK_DIR "/profile.pb.gz", &gz);
-    run("'" CP_GO "' tool pprof -raw " WORK_DIR "/profile.pb.gz > " WORK_DIR "/raw.txt 2> " WORK_DIR
-        "/raw.err",
-        WORK_DIR "/raw.err");
-    char *txt = read_text(WORK_DIR "/raw.txt");
+    write_file(wpath("profile.pb.gz"), &gz);
+    run(cmdf("'" CP_GO "' tool pprof -raw '%s' > '%s' 2> '%s'", wpath("profile.pb.gz"),
+             wpath("raw.txt"), wpath("raw.err")),
+        wpath("raw.err"));
+    char *txt = read_text(wpath("raw.txt"));
     expect_in(txt, "cpu-time/nanoseconds");
     expect_in(txt, "cpu-samples/count");
     expect_in(txt, "30000000");
@@ -152,10 +177,10 @@ static void test_go_pprof_raw(void **state)
     expect_in(txt, "[FN][FL][LN]");
     free(txt);
     /* -top uses the default sample type (cpu-time): the leaf's self time */
-    run("'" CP_GO "' tool pprof -top " WORK_DIR "/profile.pb.gz > " WORK_DIR "/top.txt 2> " WORK_DIR
-        "/top.err",
-        WORK_DIR "/top.err");
-    txt = read_text(WORK_DIR "/top.txt");
+    run(cmdf("'" CP_GO "' tool pprof -top '%s' > '%s' 2> '%s'", wpath("profile.pb.gz"),
+             wpath("top.txt"), wpath("top.err")),
+        wpath("top.err"));
+    txt = read_text(wpath("top.txt"));
     expect_in(txt, "30ms");
     expect_in(txt, "app.leaf");
     expect_in(txt, "deflate");
@@ -167,8 +192,15 @@ static void test_go_pprof_raw(void **state)
 
 static int setup(void **state)
 {
-    mkdir(WORK_DIR, 0700);
+    snprintf(g_work, sizeof g_work, "%s/pprof_tools.%d", CP_TEST_BINARY_DIR, (int)getpid());
+    mkdir(g_work, 0700);
     return 0;
+}
+
+/* A failure has already printed what the tool said. */
+static int teardown(void **state)
+{
+    return system(cmdf("rm -rf '%s'", g_work)) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -177,5 +209,5 @@ int main(void)
         cmocka_unit_test(test_protoc_decode),
         cmocka_unit_test(test_go_pprof_raw),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
