@@ -97,7 +97,12 @@ def case_cpu_ratio(t):
 def case_cpu_then_wait(t):
     """Threads that compute a little and then block (sleep, recv): their
     CPU belongs to the computing code, not to the call they wait in, where
-    most ticks find them."""
+    most ticks find them. The program measures both calc's CPU and each
+    worker's whole CPU (thread_time at its end): on a loaded machine the
+    sleep/wake paths themselves took up to a quarter of the workers' CPU
+    (a CI run: 2.20 s, 1.69 s of it in calc), which the profile rightly
+    shows in select and the GIL hand-off, so calc's recorded share is
+    held to the measured share, not to a fixed floor."""
     t.write("prog.py", prog("""
         import json, socket, threading, time
         def calc_a():
@@ -105,15 +110,24 @@ def case_cpu_then_wait(t):
         def calc_b():
             return work(5000)
         truth = {}
+        lock = threading.Lock()
         def timed(key, fn):
             c0 = time.thread_time()
             fn()
             truth[key] = truth.get(key, 0.0) + time.thread_time() - c0
+        def whole(fn):
+            def run(*args):
+                fn(*args)
+                with lock:
+                    truth["whole"] = truth.get("whole", 0.0) + time.thread_time()
+            return run
+        @whole
         def sleeper(secs):
             end = time.monotonic() + secs
             while time.monotonic() < end:
                 timed("a", calc_a)
                 time.sleep(0.002)
+        @whole
         def server(conn, secs):
             end = time.monotonic() + secs
             while time.monotonic() < end:
@@ -140,14 +154,18 @@ def case_cpu_then_wait(t):
     a = m.total("cpu-time", "calc_a", inclusive=True, where=workers)
     b = m.total("cpu-time", "calc_b", inclusive=True, where=workers)
     waiting = m.total("cpu-time", "sleeper", where=workers) + m.total("cpu-time", "server", where=workers)
-    true_pct = 100.0 * truth["a"] / (truth["a"] + truth["b"])
+    calc_true, whole = truth["a"] + truth["b"], truth["whole"]
+    true_pct = 100.0 * truth["a"] / calc_true
     pct = 100.0 * a / (a + b) if a + b else -1
-    t.note("calc %.1f%% of the workers' CPU (%.2f s; the program timed %.2f s in calc), waiting frames %.1f%%; "
-           "calc_a %.1f%% of calc (program %.1f%%)", 100.0 * (a + b) / max(total, 1), total / 1e9,
-           truth["a"] + truth["b"], 100.0 * waiting / max(total, 1), pct, true_pct)
-    t.check(total >= 0.5 * (truth["a"] + truth["b"]) * 1e9, "too little CPU recorded: %d ns", total)
-    t.check(a + b >= 0.75 * total, "only %.1f%% of the workers' CPU is in calc_a/calc_b",
-            100.0 * (a + b) / max(total, 1))
+    share, true_share = 100.0 * (a + b) / max(total, 1), 100.0 * calc_true / whole
+    t.note("calc %.1f%% of the workers' CPU (%.2f s), the program measured %.1f%% (%.2f s of %.2f s); "
+           "waiting frames %.1f%%; calc_a %.1f%% of calc (program %.1f%%)", share, total / 1e9,
+           true_share, calc_true, whole, 100.0 * waiting / max(total, 1), pct, true_pct)
+    t.check(abs(total - whole * 1e9) <= 0.2 * whole * 1e9, "workers' CPU recorded %.2f s, measured %.2f s",
+            total / 1e9, whole)
+    # Charged where the ticks find the threads (asleep), calc would read near 0
+    t.check(share >= true_share - 12, "only %.1f%% of the workers' CPU is in calc_a/calc_b, the program "
+            "measured %.1f%%", share, true_share)
     t.check(waiting <= 0.15 * total, "%.1f%% of the workers' CPU charged to where they wait",
             100.0 * waiting / max(total, 1))
     t.check(abs(pct - true_pct) <= 7, "calc_a got %.1f%% of calc CPU, the program measured %.1f%%", pct, true_pct)
