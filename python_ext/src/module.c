@@ -392,12 +392,28 @@ static PyObject *m_alloc_info(PyObject *self, PyObject *noargs)
                          "heap_evicted", (unsigned long long)a.heap_evicted);
 }
 
-/* A thread's final CPU clock, read by itself (see cp__sampler_thread_exit). */
-static void report_exit(int64_t start_ns)
+/* The calling thread's CPU clock (-1 when it cannot be read). */
+static int64_t own_cpu_ns(void)
 {
-    int64_t cpu = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    return cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* What a threading.Thread noted as it began and as its run() returned
+ * (see cp__sampler_thread_exit): its start time, and its CPU clock at
+ * both ends of its Python code (-1 = not read). */
+typedef struct thread_marks {
+    int64_t start_ns, py_from, py_to;
+} thread_marks;
+
+static __thread thread_marks tl_marks;
+
+/* A thread's final CPU clock, read by itself (see cp__sampler_thread_exit). */
+static void report_exit(const thread_marks *m)
+{
+    int64_t cpu = own_cpu_ns();
     if (cpu >= 0)
-        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns(), start_ns);
+        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns(), m->start_ns,
+                                m->py_from, m->py_to);
 }
 
 /* The report is made by a thread-specific-data destructor, i.e. once the
@@ -405,14 +421,14 @@ static void report_exit(int64_t start_ns)
  * cleared, 3.11+'s frame stack unmapped, the GIL let go) is CPU the thread
  * spends after run() returns, a tenth of a short thread's on 3.11, which a
  * report from run()'s end left out of the count, though ticks found the
- * thread there. The value is the start time (never 0). */
+ * thread there. The value is the thread's tl_marks. */
 static pthread_key_t g_exit_key;
 static bool g_exit_key_ok;
 
 static void exit_destructor(void *v)
 {
     if (g_m.running)
-        report_exit((int64_t)(intptr_t)v);
+        report_exit((const thread_marks *)v);
 }
 
 static void exit_key_make(void)
@@ -421,20 +437,22 @@ static void exit_key_make(void)
 }
 
 /* Called by each threading.Thread as it begins: CLOCK_MONOTONIC, handed
- * back to thread_exit. */
+ * back to thread_exit. Its CPU clock now ends its C start-up. */
 static PyObject *m_thread_start(PyObject *self, PyObject *noargs)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     int64_t now = cp_now_ns();
     pthread_once(&once, exit_key_make);
-    if (g_exit_key_ok && now > 0 && g_m.running && !in_subinterpreter())
-        pthread_setspecific(g_exit_key, (void *)(intptr_t)now);
+    if (g_exit_key_ok && now > 0 && g_m.running && !in_subinterpreter()) {
+        tl_marks = (thread_marks){now, own_cpu_ns(), -1};
+        pthread_setspecific(g_exit_key, &tl_marks);
+    }
     return PyLong_FromLongLong((long long)now);
 }
 
 /* Called by each threading.Thread as its run() has returned, with what
- * thread_start gave it: the exit is reported here only if the destructor
- * will not. */
+ * thread_start gave it: its CPU clock now begins its teardown. The exit
+ * is reported here only if the destructor will not. */
 static PyObject *m_thread_exit(PyObject *self, PyObject *start)
 {
     long long start_ns = PyLong_Check(start) ? PyLong_AsLongLong(start) : 0;
@@ -442,10 +460,14 @@ static PyObject *m_thread_exit(PyObject *self, PyObject *start)
         PyErr_Clear();
         start_ns = 0;
     }
-    if (g_exit_key_ok && pthread_getspecific(g_exit_key))
+    if (g_exit_key_ok && pthread_getspecific(g_exit_key)) {
+        tl_marks.py_to = own_cpu_ns();
         Py_RETURN_NONE;
-    if (g_m.running && !in_subinterpreter())
-        report_exit((int64_t)start_ns);
+    }
+    if (g_m.running && !in_subinterpreter()) {
+        thread_marks m = {(int64_t)start_ns, -1, -1};
+        report_exit(&m);
+    }
     Py_RETURN_NONE;
 }
 

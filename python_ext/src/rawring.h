@@ -25,6 +25,11 @@ typedef struct cp_rawframe {
  * offset = CP_RAW_NATIVE, firstlineno = 1 when the pc is a return address
  * (named at pc - 1), 0 for the interrupted pc. */
 #define CP_RAW_NATIVE INT32_MIN
+/* A pseudo-frame: offset = CP_RAW_PSEUDO, code = one of cp_raw_pseudo. */
+#define CP_RAW_PSEUDO (INT32_MIN + 1)
+enum cp_raw_pseudo {
+    CP_PSEUDO_THREAD_OUTSIDE, /* [thread start-up and exit] (sampler.c) */
+};
 
 /* Values a raw sample carries (indices into cp_value_index). */
 typedef struct cp_rawsample {

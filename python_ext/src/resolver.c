@@ -208,6 +208,12 @@ static size_t build_frames(const cp_rawsample *s, char *omitted_buf, size_t bufs
     size_t total = (size_t)s->nframes + s->omitted;
     size_t keep = total > cap ? cap - 1 : s->nframes;
     for (size_t i = 0; i < keep && i < s->nframes; i++) {
+        if (s->frames[i].offset == CP_RAW_PSEUDO) {
+            g_r.frames[n] = pseudo("[thread start-up and exit]"); /* the only one (rawring.h) */
+            ok = ok && frame_id(n, NULL);
+            n++;
+            continue;
+        }
         if (s->frames[i].offset == CP_RAW_NATIVE) {
             cp_native_symbolize((uintptr_t)s->frames[i].code, s->frames[i].firstlineno != 0, &g_r.frames[n]);
             ok = ok && frame_id(n, NULL);

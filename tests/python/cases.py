@@ -208,6 +208,70 @@ def case_short_threads(t):
             total / 1e9, truth["process"])
 
 
+def case_thread_per_request(t):
+    """A threading socket server (a handler thread per connection, as
+    socketserver.ThreadingMixIn and http.server make them) under four
+    clients: the handlers live a millisecond or two, block on their
+    socket without the GIL, and most are never found running by a tick.
+    - The profile never holds more CPU than the process used: the
+      handlers' CPU read before they blocked was once pooled again at
+      their exit (3-4% over the process).
+    - Their C start-up and teardown is on [thread start-up and exit]:
+      spread over their Python stacks it made compute() read +36% (3.8).
+    - compute() reads within -30%/+65% of its own thread_time(). The
+      pool of unseen handlers' CPU goes to the stacks of young handlers
+      ticks find running, and those lean to compute (0.99-1.49x, mean
+      1.24x, in 3.8-3.13 runs: see docs/DECISIONS.md); charged where they
+      wait, it would read near 0."""
+    t.write("prog.py", prog("""
+        import json, resource, socket, socketserver, threading, time
+        truth = {"compute": 0.0}
+        lock = threading.Lock()
+        def compute(line):
+            c0 = time.thread_time()
+            out = str(work(3000)).encode() + line
+            with lock:
+                truth["compute"] += time.thread_time() - c0
+            return out
+        class H(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(compute(self.rfile.readline()))
+        class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            daemon_threads = True
+        srv = S(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, name="acceptor", daemon=True).start()
+        def client(n):
+            for i in range(n):
+                with socket.create_connection(srv.server_address) as c:
+                    c.sendall(b"req %d\\n" % i)
+                    c.recv(100)
+        cl = [threading.Thread(target=client, args=(1000,), name="client") for _ in range(4)]
+        for x in cl: x.start()
+        for x in cl: x.join()
+        srv.shutdown()
+        contprof.stop()
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        truth["process"] = ru.ru_utime + ru.ru_stime
+        print(json.dumps(truth))
+    """, work=True))
+    truth = json.loads(t.run(["prog.py"], timeout=120).stdout.strip().splitlines()[-1])
+    m = t.prof()
+    comp = m.total("cpu-time", "compute", inclusive=True)
+    total = m.total("cpu-time")
+    outside = m.total("cpu-time", "[thread start-up and exit]", inclusive=True)
+    t.note("compute() %.2f s recorded, %.2f s measured; thread start-up and exit %.2f s; all %.2f s "
+           "recorded, the process used %.2f s (with the profiler's own threads)", comp / 1e9,
+           truth["compute"], outside / 1e9, total / 1e9, truth["process"])
+    t.check(total <= truth["process"] * 1e9, "recorded %.2f s of CPU, more than the process used (%.2f s)",
+            total / 1e9, truth["process"])
+    t.check(total >= 0.8 * truth["process"] * 1e9, "recorded %.2f s of CPU, the process used %.2f s",
+            total / 1e9, truth["process"])
+    t.check(0.02 * total <= outside <= 0.25 * total, "thread start-up and exit %.2f s of %.2f s",
+            outside / 1e9, total / 1e9)
+    t.check(0.7 * truth["compute"] * 1e9 <= comp <= 1.65 * truth["compute"] * 1e9,
+            "compute() recorded %.2f s, the handlers measured %.2f s", comp / 1e9, truth["compute"])
+
+
 def case_alloc_ratio(t):
     t.write("prog.py", prog("""
         def big():
