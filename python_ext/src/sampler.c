@@ -277,12 +277,14 @@ static bool skipped(uint64_t thread_id)
 
 /* ---- emitting ------------------------------------------------------- */
 
-static void emit(const tslot *t, int64_t cpu_ns, int64_t cpu_n, int64_t wall_ns, int64_t wall_n)
+/* A ring entry for a sample of t's with these values, no frames yet (NULL
+ * when the ring is full: counted as dropped). */
+static cp_rawsample *ring_sample(const tslot *t, int64_t cpu_ns, int64_t cpu_n, int64_t wall_ns, int64_t wall_n)
 {
     cp_rawsample *s = cp__ring_reserve(&g_s.ring);
     if (!s) {
         cp_metrics_add_dropped(1);
-        return;
+        return NULL;
     }
     s->thread_id = t->thread_id;
     s->native_id = t->native_id;
@@ -290,14 +292,28 @@ static void emit(const tslot *t, int64_t cpu_ns, int64_t cpu_n, int64_t wall_ns,
     s->cpu_n = cpu_n;
     s->wall_ns = wall_ns;
     s->wall_n = wall_n;
-    s->nframes = t->nframes;
-    s->omitted = t->omitted;
-    memcpy(s->frames, t->stack, t->nframes * sizeof(cp_rawframe));
-    memcpy(cp__ring_extra(&g_s.ring, s), t->task, sizeof t->task);
+    s->nframes = s->omitted = 0;
+    return s;
+}
+
+static void ring_commit(void)
+{
     cp__ring_commit(&g_s.ring);
     cp_metrics_add_taken(1);
     if (cp__ring_used(&g_s.ring) >= g_s.ring.nslots / 4)
         cp__resolver_kick();
+}
+
+static void emit(const tslot *t, int64_t cpu_ns, int64_t cpu_n, int64_t wall_ns, int64_t wall_n)
+{
+    cp_rawsample *s = ring_sample(t, cpu_ns, cpu_n, wall_ns, wall_n);
+    if (!s)
+        return;
+    s->nframes = t->nframes;
+    s->omitted = t->omitted;
+    memcpy(s->frames, t->stack, t->nframes * sizeof(cp_rawframe));
+    memcpy(cp__ring_extra(&g_s.ring, s), t->task, sizeof t->task);
+    ring_commit();
 }
 
 static void flush_pending(tslot *t)
@@ -317,20 +333,9 @@ static void flush_pending(tslot *t)
  * thread_per_request). */
 static void emit_outside(const tslot *t, int64_t cpu_ns, int64_t now)
 {
-    if (cpu_ns <= 0)
+    cp_rawsample *s = cpu_ns > 0 ? ring_sample(t, cpu_ns, 1, 0, 0) : NULL;
+    if (!s)
         return;
-    cp_rawsample *s = cp__ring_reserve(&g_s.ring);
-    if (!s) {
-        cp_metrics_add_dropped(1);
-        return;
-    }
-    s->thread_id = t->thread_id;
-    s->native_id = t->native_id;
-    s->cpu_ns = cpu_ns;
-    s->cpu_n = 1;
-    s->wall_ns = s->wall_n = 0;
-    s->nframes = 0;
-    s->omitted = 0;
     s->frames[s->nframes++] = (cp_rawframe){CP_PSEUDO_THREAD_OUTSIDE, CP_RAW_PSEUDO, 0};
     const cp_rawframe *base = t->stack_valid && t->nframes ? &t->stack[t->nframes - 1] : NULL;
     if (base && base->offset > CP_RAW_PSEUDO && g_s.o.max_frames > 1) {
@@ -338,8 +343,7 @@ static void emit_outside(const tslot *t, int64_t cpu_ns, int64_t now)
         s->frames[s->nframes++] = *base;
     }
     memset(cp__ring_extra(&g_s.ring, s), 0, sizeof t->task);
-    cp__ring_commit(&g_s.ring);
-    cp_metrics_add_taken(1);
+    ring_commit();
 }
 
 /* Add to t's pending sample (on its current stack); emitted once it is
