@@ -229,12 +229,15 @@ static PyObject *m_stop(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static void marks_after_fork(void);
+
 /* os.register_at_fork(after_in_child=...): only the forking thread exists
  * here; the sampler and resolver threads are gone and must be recreated. */
 static PyObject *m_after_fork_child(PyObject *self, PyObject *noargs)
 {
     if (!g_m.running || in_subinterpreter())
         Py_RETURN_NONE;
+    marks_after_fork();
     cp__sampler_forget();
     cp__resolver_forget();
     cp__sigexit_forget();
@@ -403,17 +406,26 @@ static int64_t own_cpu_ns(void)
  * both ends of its Python code (-1 = not read). */
 typedef struct thread_marks {
     int64_t start_ns, py_from, py_to;
+    int young; /* its own timer's capture entry (cp__sampler_young_arm), -1 = none */
 } thread_marks;
 
 static __thread thread_marks tl_marks;
+
+/* The forking thread, in the child: its CPU clock starts again from 0, and
+ * no timer was inherited (its capture entry is the parent's). */
+static void marks_after_fork(void)
+{
+    tl_marks.py_from = 0;
+    tl_marks.young = -1;
+}
 
 /* A thread's final CPU clock, read by itself (see cp__sampler_thread_exit). */
 static void report_exit(const thread_marks *m)
 {
     int64_t cpu = own_cpu_ns();
-    if (cpu >= 0)
-        cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns(), m->start_ns,
-                                m->py_from, m->py_to);
+    if (cpu < 0 || !cp__sampler_thread_exit(PyThread_get_thread_ident(), (uint64_t)cp_os_gettid(), cpu, cp_now_ns(),
+                                            m->start_ns, m->py_from, m->py_to, m->young))
+        cp__pyn_young_release(m->young); /* not queued: nobody else will */
 }
 
 /* The report is made by a thread-specific-data destructor, i.e. once the
@@ -427,8 +439,11 @@ static bool g_exit_key_ok;
 
 static void exit_destructor(void *v)
 {
+    const thread_marks *m = v;
     if (g_m.running)
-        report_exit((const thread_marks *)v);
+        report_exit(m);
+    else
+        cp__pyn_young_release(m->young);
 }
 
 static void exit_key_make(void)
@@ -444,8 +459,9 @@ static PyObject *m_thread_start(PyObject *self, PyObject *noargs)
     int64_t now = cp_now_ns();
     pthread_once(&once, exit_key_make);
     if (g_exit_key_ok && now > 0 && g_m.running && !in_subinterpreter()) {
-        tl_marks = (thread_marks){now, own_cpu_ns(), -1};
-        pthread_setspecific(g_exit_key, &tl_marks);
+        tl_marks = (thread_marks){now, own_cpu_ns(), -1, -1};
+        if (pthread_setspecific(g_exit_key, &tl_marks) == 0)
+            tl_marks.young = cp__sampler_young_arm((uintptr_t)PyThreadState_Get(), PyThread_get_thread_ident());
     }
     return PyLong_FromLongLong((long long)now);
 }
@@ -461,11 +477,12 @@ static PyObject *m_thread_exit(PyObject *self, PyObject *start)
         start_ns = 0;
     }
     if (g_exit_key_ok && pthread_getspecific(g_exit_key)) {
+        cp__pyn_young_stop(tl_marks.young); /* before its thread state goes */
         tl_marks.py_to = own_cpu_ns();
         Py_RETURN_NONE;
     }
     if (g_m.running && !in_subinterpreter()) {
-        thread_marks m = {(int64_t)start_ns, -1, -1};
+        thread_marks m = {(int64_t)start_ns, -1, -1, -1};
         report_exit(&m);
     }
     Py_RETURN_NONE;

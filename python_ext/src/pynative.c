@@ -39,6 +39,9 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define OTHER_BITS 12           /* code, and the rest's                  */
 #define TIME_EVERY 4u           /* handler CPU timed on 1 request in 4   */
 #define TMAGIC 0x7C900000u      /* a timer's si_value: TMAGIC | gen << 10 | slot */
+#define YMAGIC 0x5A300000u      /* a young thread's own timer: YMAGIC | gen << 10 | entry */
+#define YOUNG_HITS_MAX 4u       /* more kernel ticks than this: not a short thread */
+#define YOUNG_INTERVAL_NS 1000000 /* re-armed at once: every kernel tick it runs */
 
 enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
 
@@ -168,6 +171,8 @@ static void run(void (*fn)(uint32_t, void *), uint32_t v, bool timed, void *uc)
         cp_metrics_add_hook_ns((cpu_ns() - t0) * TIME_EVERY);
 }
 
+static void handle_young(uint32_t v, void *uc);
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
@@ -175,6 +180,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     if (si->si_code == SI_TIMER && ((uint32_t)si->si_value.sival_int & 0xFFF00000u) == TMAGIC) {
         uint32_t v = (uint32_t)si->si_value.sival_int & 0xFFFFFu;
         run(handle_timer, v, (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
+    } else if (si->si_code == SI_TIMER && ((uint32_t)si->si_value.sival_int & 0xFFF00000u) == YMAGIC) {
+        uint32_t v = (uint32_t)si->si_value.sival_int & 0xFFFFFu;
+        run(handle_young, v, (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
     } else if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
                ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
         uint32_t v = (uint32_t)(uintptr_t)si->si_value.sival_ptr;
@@ -242,6 +250,32 @@ static struct {
     bool on;
 } g_t[CP_PYN_TIMERS];
 
+/* The interrupted thread's stacks into c (its handler: the only writer). */
+static void capture_write(capture *c, void *uc)
+{
+    uint32_t s = atomic_load(&c->seq);
+    atomic_store(&c->seq, s | 1u);
+    atomic_thread_fence(memory_order_release);
+    c->r.npcs = cp_native_unwind(uc, c->r.pcs, CP_PYN_MAX, NULL);
+    walk_into(&c->r, &c->hint);
+    atomic_store(&c->seq, (s | 1u) + 1u);
+}
+
+/* Sampler: c's capture into out, unless it is the one of seq `old` or is
+ * being written; its seq in *got. */
+static bool capture_read(capture *c, uint32_t old, cp_pyn_sample *out, uint32_t *got)
+{
+    uint32_t s = atomic_load_explicit(&c->seq, memory_order_acquire);
+    if ((s & 1u) || s == old || !give(&c->r, out))
+        return false;
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != s)
+        return false; /* written meanwhile */
+    *got = s;
+    atomic_fetch_add(&g_n.answered, 1);
+    return true;
+}
+
 static void handle_timer(uint32_t v, void *uc)
 {
     uint32_t idx = v & 0x3FFu, gen = v >> 10;
@@ -249,12 +283,7 @@ static void handle_timer(uint32_t v, void *uc)
     /* A signal of a deleted timer (its thread's slot may be another's now). */
     if (!c || gen != atomic_load(&g_t[idx].gen))
         return;
-    uint32_t s = atomic_load(&c->seq);
-    atomic_store(&c->seq, s | 1u);
-    atomic_thread_fence(memory_order_release);
-    c->r.npcs = cp_native_unwind(uc, c->r.pcs, CP_PYN_MAX, NULL);
-    walk_into(&c->r, &c->hint);
-    atomic_store(&c->seq, (s | 1u) + 1u);
+    capture_write(c, uc);
 }
 
 bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, uint32_t cap,
@@ -313,17 +342,136 @@ void cp__pyn_timer_drop(int idx)
 bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out)
 {
     capture *c = idx >= 0 && idx < CP_PYN_TIMERS ? atomic_load(&g_t[idx].cap) : NULL;
-    if (!c)
+    /* written meanwhile: the next tick takes the newer one */
+    if (!c || !capture_read(c, *seq, out, seq))
         return false;
-    uint32_t s = atomic_load_explicit(&c->seq, memory_order_acquire);
-    if ((s & 1u) || s == *seq || !give(&c->r, out))
-        return false;
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != s)
-        return false; /* written meanwhile: the next tick takes the newer one */
-    *seq = s;
-    atomic_fetch_add(&g_n.answered, 1);
     return out->npcs > 0 || out->npy > 0;
+}
+
+/* ---- young threads' own timers (see pynative.h) ---------------------------- */
+
+static struct {
+    capture *_Atomic cap;       /* made once, kept: a late signal may still come */
+    _Atomic uint32_t gen;       /* of the timer now (10 bits)              */
+    atomic_bool busy;           /* claimed by a thread, until released       */
+    atomic_bool on;             /* its timer exists (whoever clears it deletes it) */
+    timer_t id;
+    uint32_t seq0;              /* the capture's seq when armed            */
+    uint32_t hits;              /* kernel ticks that found it: its handler's */
+    uint64_t rng;               /* its handler's                           */
+} g_y[CP_PYN_YOUNG];
+
+/* Its own thread: one kernel tick that found it running. The capture kept
+ * is each tick's with odds 1/hits (a reservoir of one), so it is a uniform
+ * draw over the ticks, i.e. over the thread's CPU; past YOUNG_HITS_MAX
+ * the timer is stopped (timer_settime is async-signal-safe). */
+static void handle_young(uint32_t v, void *uc)
+{
+    uint32_t k = v & 0x3FFu, gen = v >> 10;
+    capture *c = k < CP_PYN_YOUNG ? atomic_load(&g_y[k].cap) : NULL;
+    if (!c || gen != atomic_load(&g_y[k].gen) || !atomic_load(&g_y[k].on))
+        return;
+    uint32_t n = ++g_y[k].hits;
+    if (n > YOUNG_HITS_MAX) {
+        struct itimerspec off = {{0, 0}, {0, 0}};
+        timer_settime(g_y[k].id, 0, &off, NULL);
+        return;
+    }
+    uint64_t x = g_y[k].rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    g_y[k].rng = x;
+    if (x % n == 0)
+        capture_write(c, uc);
+}
+
+static void young_off(int k)
+{
+    if (atomic_exchange(&g_y[k].on, false))
+        timer_delete(g_y[k].id);
+}
+
+int cp__pyn_young_arm(uintptr_t ts, uint64_t thread_id, uint32_t cap)
+{
+    if (!atomic_load(&g_n.ready) || !ts)
+        return -1;
+    int k = -1;
+    for (int i = 0; i < CP_PYN_YOUNG && k < 0; i++) {
+        bool no = false;
+        if (!atomic_load(&g_y[i].busy) && atomic_compare_exchange_strong(&g_y[i].busy, &no, true))
+            k = i;
+    }
+    if (k < 0)
+        return -1; /* all in use: this thread's CPU goes by the pool alone */
+    capture *c = atomic_load(&g_y[k].cap);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c))) {
+            atomic_store(&g_y[k].busy, false);
+            return -1;
+        }
+        atomic_store(&g_y[k].cap, c);
+    }
+    uint32_t gen = (atomic_load(&g_y[k].gen) + 1) & 0x3FFu;
+    atomic_store(&g_y[k].gen, gen);
+    c->r.ts = ts;
+    c->r.thread_id = thread_id;
+    c->r.cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
+    c->r.npy = 0;
+    c->r.npcs = 0;
+    c->hint.n = 0;
+    g_y[k].seq0 = atomic_load(&c->seq);
+    g_y[k].hits = 0;
+    g_y[k].rng = (uint64_t)ts * 0x9E3779B97F4A7C15ull ^ (uint64_t)cpu_ns() ^ 1u;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = atomic_load(&g_n.signo);
+    ev.sigev_value.sival_int = (int)(YMAGIC | gen << 10 | (uint32_t)k);
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &g_y[k].id) != 0) {
+        atomic_store(&g_y[k].busy, false);
+        return -1;
+    }
+    /* First expiry at once: the next kernel tick that finds it running. */
+    struct itimerspec its = {{0, YOUNG_INTERVAL_NS}, {0, 1}};
+    atomic_store(&g_y[k].on, true);
+    if (timer_settime(g_y[k].id, 0, &its, NULL) != 0) {
+        young_off(k);
+        atomic_store(&g_y[k].busy, false);
+        return -1;
+    }
+    return k;
+}
+
+void cp__pyn_young_stop(int k)
+{
+    if (k >= 0 && k < CP_PYN_YOUNG)
+        young_off(k);
+}
+
+bool cp__pyn_young_take(int k, cp_pyn_sample *out)
+{
+    capture *c = k >= 0 && k < CP_PYN_YOUNG ? atomic_load(&g_y[k].cap) : NULL;
+    uint32_t got;
+    /* Still armed: its thread has not stopped it. */
+    if (!c || atomic_load(&g_y[k].on) || !capture_read(c, g_y[k].seq0, out, &got))
+        return false;
+    return out->npy > 0;
+}
+
+void cp__pyn_young_release(int k)
+{
+    if (k < 0 || k >= CP_PYN_YOUNG)
+        return;
+    young_off(k);
+    atomic_store(&g_y[k].busy, false);
+}
+
+void cp__pyn_young_stop_all(void)
+{
+    for (int k = 0; k < CP_PYN_YOUNG; k++)
+        young_off(k);
 }
 
 /* ---- the sampler's side ------------------------------------------------- */
@@ -404,6 +552,7 @@ void cp__pyn_tick_begin(void)
         atomic_store(&g_n.ready, false);
         for (int i = 0; i < CP_PYN_TIMERS; i++)
             cp__pyn_timer_drop(i); /* their signals would run the new handler */
+        cp__pyn_young_stop_all();
         cp_log(CP_LOG_WARN, "native_frames: signal %d was taken over by another handler; "
                "Python frames only from now on", sig);
     }
@@ -416,6 +565,10 @@ void cp__pyn_forget(void)
     /* A forked child inherits no timer. */
     for (int i = 0; i < CP_PYN_TIMERS; i++)
         g_t[i].on = false;
+    for (int k = 0; k < CP_PYN_YOUNG; k++) {
+        atomic_store(&g_y[k].on, false);
+        atomic_store(&g_y[k].busy, false);
+    }
 }
 
 /* ---- start -------------------------------------------------------------- */

@@ -81,6 +81,31 @@ bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample 
 bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, uint32_t cap,
                         int64_t interval_ns, uint32_t *seq);
 
+/* Young threads' own timers. A thread that lives a millisecond is seldom
+ * found by a sampler tick, and the ticks that do find such threads are
+ * not a fair draw of their CPU (the sampler thread is scheduled among
+ * them). So each threading.Thread arms, as its Python code begins, a timer
+ * on its own CPU clock that fires at every kernel tick that finds it
+ * running (first expiry at once), and keeps one of those ticks' captures
+ * at random: a uniform draw over its CPU, which its exit report carries.
+ *
+ * The thread itself, holding the GIL: claim an entry and arm its timer
+ * (Python frames of ts / thread_id, up to cap); -1 when none is free or
+ * no timer can be made. */
+#define CP_PYN_YOUNG 256
+int cp__pyn_young_arm(uintptr_t ts, uint64_t thread_id, uint32_t cap);
+/* The thread itself, as its Python code ends: delete the timer (a signal
+ * still pending is discarded with it). */
+void cp__pyn_young_stop(int k);
+/* Sampler: the capture entry k kept, into out; false if none (no kernel
+ * tick found the thread running, or its timer is still armed). */
+bool cp__pyn_young_take(int k, cp_pyn_sample *out);
+/* Sampler (or the thread, when its report could not be queued): entry k
+ * is free again. */
+void cp__pyn_young_release(int k);
+/* Stop every young timer (the profiler stops; the signal was taken). */
+void cp__pyn_young_stop_all(void);
+
 /* Sampler thread: delete slot idx's timer (its thread ended or changed). */
 void cp__pyn_timer_drop(int idx);
 

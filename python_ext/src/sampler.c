@@ -102,6 +102,7 @@ typedef struct exitrep {
     uint64_t thread_id, native_id;
     int64_t cpu_ns, mono_ns, start_ns;
     int64_t py_from, py_to; /* its CPU clock at its Python code's ends, -1 = unknown */
+    int young;              /* its own timer's capture entry (pynative.h), -1 = none */
 } exitrep;
 
 typedef struct sampler {
@@ -135,6 +136,8 @@ typedef struct sampler {
     int64_t cpu_tick_first, cpu_tick_last;
     int64_t unseen_cpu;         /* of short threads no tick found running (short_lived) */
     int64_t unseen_outside;     /* their C start-up and teardown (take_exit) */
+    tslot young_slot;           /* a short thread's labels and captured stack (take_exit) */
+    cp_rawframe *young_stack;   /* [max_frames]                           */
     /* cpu_destination: the main interpreter's GIL (pyoffsets) */
     const volatile uintptr_t *gil_holder;
     const volatile int *gil_locked;
@@ -572,6 +575,7 @@ static cpu_where cpu_destination(const tslot *t, int64_t delta, int64_t elapsed)
 }
 
 static int64_t cpu_tick_gap(void);
+static bool young_caps(void);
 
 static bool has_python_frame(const tslot *t)
 {
@@ -603,7 +607,13 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * pool to take (see short_lived): such threads rarely live to use a
      * whole interval, and a pool nobody takes is lost. */
     bool young = !t->run_seen && t->from_start && now - t->born < cpu_tick_gap();
-    bool pool_waits = young && (g_s.unseen_cpu > 0 || g_s.unseen_outside > 0);
+    /* With young threads' own timers (young_caps), the pool goes to their
+     * captures as they end, and a young thread's CPU is held meanwhile:
+     * the sampler's ticks are not a fair draw of such threads' CPU (see
+     * docs/DECISIONS.md). Otherwise young threads the ticks find running
+     * take it. */
+    bool yc = young && young_caps();
+    bool pool_waits = young && !yc && (g_s.unseen_cpu > 0 || g_s.unseen_outside > 0);
     if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) && !pool_waits)
         return;
     /* Python threads give their stacks from their own CPU timer (see
@@ -636,16 +646,19 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     if (delta > 0 && !overdue) {
         /* A capture is where the thread was running: its CPU goes there. */
         where = got ? CPU_HERE : lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
-        /* A young thread without the GIL whose clock moves on as we look
-         * is running too, in a system call (send, close, a thread's own
-         * start-up): it takes the pool as well. Taken by GIL holders
-         * only, the pool went to Python code alone, and the handlers of
-         * a threading socket server read their compute function +45%
-         * (test thread_per_request); now +21%. */
-        if (where == CPU_HOLD && young && !lock_waiting(t->thread_id) && thread_cpu_ns(t->native_id) > cpu)
+        /* Without young timers: a young thread without the GIL whose
+         * clock moves on as we look is running too, in a system call
+         * (send, close): it takes the pool as well. Taken by GIL holders
+         * only, the pool went to Python code alone, and the handlers of a
+         * threading socket server read their compute function +45% (test
+         * thread_per_request); +24% so. With them, a young thread's CPU is
+         * held: short, it goes with the pool at its exit. */
+        if (where == CPU_HOLD && young && !yc && !lock_waiting(t->thread_id) && thread_cpu_ns(t->native_id) > cpu)
             where = CPU_HERE;
+        if (yc && !got)
+            where = CPU_HOLD;
         /* First found running, young: it takes the pool (see short_lived). */
-        takes_pool = where != CPU_HOLD && young;
+        takes_pool = where != CPU_HOLD && young && !yc;
         t->run_seen |= where != CPU_HOLD;
     }
     if (where == CPU_HOLD) {
@@ -742,18 +755,35 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
 
 /* ---- thread exits --------------------------------------------------- */
 
-void cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono,
-                             int64_t start_ns, int64_t py_from, int64_t py_to)
+bool cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu_ns, int64_t mono,
+                             int64_t start_ns, int64_t py_from, int64_t py_to, int young)
 {
+    bool queued = false;
     if (!atomic_load(&g_s.running))
-        return;
+        return false;
     cp__spin_lock(&g_s.exit_lock); /* producers: threads as they end, without the GIL (module.c) */
     size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_relaxed);
     if (head - atomic_load_explicit(&g_s.exit_tail, memory_order_acquire) < EXIT_SLOTS) {
-        g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns, py_from, py_to};
+        g_s.exits[head % EXIT_SLOTS] = (exitrep){thread_id, native_id, cpu_ns, mono, start_ns, py_from, py_to, young};
         atomic_store_explicit(&g_s.exit_head, head + 1, memory_order_release);
+        queued = true;
     } /* else full: the sampler then stops at its last reading */
     cp__spin_unlock(&g_s.exit_lock);
+    return queued;
+}
+
+/* Young threads' own timers (pynative.h): in use with native frames, when
+ * the signal is ours. */
+static bool young_caps(void)
+{
+    return g_s.o.native && g_s.o.cpu && cp__pyn_ready() && !cp__saferead_piped();
+}
+
+int cp__sampler_young_arm(uintptr_t ts, uint64_t thread_id)
+{
+    if (!atomic_load(&g_s.running) || !young_caps())
+        return -1;
+    return cp__pyn_young_arm(ts, thread_id, g_s.o.max_frames);
 }
 
 /* Mean gap between CPU ticks so far (the interval until there are two). */
@@ -768,14 +798,14 @@ static int64_t cpu_tick_gap(void)
  * one only now and then: a server that starts a thread per request has
  * most of them come and go unseen. Each still reports its exact CPU as it
  * ends, so the CPU of the short ones no tick found running Python code is
- * pooled (their C start-up and teardown apart: emit_outside), and the next thread a tick finds running Python code within its
- * first gap of life takes the pool, to the stack it runs at that moment
- * (sample_cpu): a random moment of the CPU such threads use, as a tick
- * falls. The total stays exact and the stacks unbiased. Found waiting does
- * not count: on a loaded machine a short thread spends much of its life
- * waiting to start, and its start-up stack would take the pool. Nor does
- * the stack a thread has when it ends: later ticks (wall time) move it on.
- * A pool no thread is found running to take is dropped at stop. */
+ * pooled (their C start-up and teardown apart: emit_outside), and taken,
+ * to its stack, by the next short thread whose own timer captured it at a
+ * kernel tick (young_caps; take_exit): a uniform draw of the CPU such
+ * threads use. Without those timers, by the next thread a sampler tick
+ * finds running within its first gap of life (sample_cpu), found running,
+ * not found: on a loaded machine a short thread spends much of its life
+ * waiting to start, and its start-up stack would take the pool. The total
+ * stays exact. A pool nobody takes is dropped at stop. */
 static bool short_lived(const exitrep *e)
 {
     return e->start_ns > 0 && e->mono_ns > e->start_ns && e->mono_ns - e->start_ns < cpu_tick_gap();
@@ -807,10 +837,48 @@ static void pool_rest(const exitrep *e, int64_t accounted)
     g_s.unseen_cpu += e->cpu_ns - accounted - out;
 }
 
+/* The pools, to the stack of t (a short thread's capture, a uniform draw
+ * of such threads' CPU), if any. */
+static void take_pool(tslot *t, int64_t now)
+{
+    if (!t)
+        return;
+    add_pending(t, g_s.unseen_cpu, 0, now);
+    flush_pending(t);
+    emit_outside(t, g_s.unseen_outside, now);
+    g_s.unseen_cpu = g_s.unseen_outside = 0;
+}
+
 /* Charge an exited thread's CPU since its last reading, and its wall time
  * up to the exit, to its last stack (its teardown to [thread start-up and
  * exit]); or pool it (see short_lived). */
+/* e's thread's capture (its own timer's, pynative.h) as a stack of the
+ * thread's labels: t's, or the young slot's for a thread never seen. */
+static tslot *captured(const exitrep *e, tslot *t)
+{
+    cp_pyn_sample *ps = native_sample();
+    if (e->young < 0 || !cp__pyn_young_take(e->young, ps))
+        return NULL;
+    if (!t) {
+        t = &g_s.young_slot;
+        memset(t, 0, sizeof *t);
+        t->stack = g_s.young_stack;
+        t->thread_id = e->thread_id;
+        t->native_id = e->native_id;
+    }
+    use_native(t, ps, e->cpu_ns);
+    return t;
+}
+
+static void take_exit_inner(const exitrep *e);
+
 static void take_exit(const exitrep *e)
+{
+    take_exit_inner(e);
+    cp__pyn_young_release(e->young);
+}
+
+static void take_exit_inner(const exitrep *e)
 {
     tslot *t = NULL;
     for (size_t i = 0; i < g_s.slots_hw && !t; i++) {
@@ -826,6 +894,7 @@ static void take_exit(const exitrep *e)
             if (g->native_id == e->native_id && g->thread_id == e->thread_id) {
                 pool_rest(e, g->cpu_ns);
                 g->native_id = 0;
+                take_pool(captured(e, NULL), e->mono_ns);
                 return;
             }
         }
@@ -844,6 +913,7 @@ static void take_exit(const exitrep *e)
             t->held_cpu = 0;
         }
         pool_rest(e, charged > 0 ? charged : 0);
+        take_pool(captured(e, t), e->mono_ns);
         if (t)
             retire(t);
         return;
@@ -1266,7 +1336,8 @@ static bool alloc_tables(uint32_t max_frames)
     g_s.merged = calloc(max_frames, sizeof(cp_rawframe));
     g_s.groups = calloc(max_frames, sizeof(uint16_t));
     g_s.native_sample = calloc(1, sizeof(cp_pyn_sample));
-    if (!g_s.native_sample || !g_s.scratch || !g_s.py_scratch || !g_s.merged || !g_s.groups || !g_s.slots || !g_s.stacks || !g_s.list_ts || !g_s.list_slot || !g_s.list_info ||
+    g_s.young_stack = calloc(max_frames, sizeof(cp_rawframe));
+    if (!g_s.native_sample || !g_s.young_stack || !g_s.scratch || !g_s.py_scratch || !g_s.merged || !g_s.groups || !g_s.slots || !g_s.stacks || !g_s.list_ts || !g_s.list_slot || !g_s.list_info ||
         !g_s.list_ok || !g_s.ts_buf || !cp__ring_init(&g_s.ring, RING_SLOTS, max_frames, CP_TASK_NAME_MAX)) {
         cp__sampler_free();
         return false;
@@ -1334,6 +1405,15 @@ void cp__sampler_stop(void)
     syscall(SYS_futex, &g_s.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     pthread_join(g_s.thr, NULL);
     atomic_store(&g_s.running, false);
+    /* Reports queued after the sampler's last look: their capture entries
+     * are free again (no report is queued from now on). */
+    cp__spin_lock(&g_s.exit_lock);
+    size_t head = atomic_load(&g_s.exit_head);
+    for (size_t i = atomic_load(&g_s.exit_tail); i != head; i++)
+        cp__pyn_young_release(g_s.exits[i % EXIT_SLOTS].young);
+    atomic_store(&g_s.exit_tail, head);
+    cp__spin_unlock(&g_s.exit_lock);
+    cp__pyn_young_stop_all();
     for (size_t i = 0; i < MAX_THREADS; i++) {
         cp__pyn_timer_drop((int)i);
         if (g_s.slots[i].ts)
@@ -1375,7 +1455,9 @@ void cp__sampler_free(void)
     free(g_s.merged);
     free(g_s.groups);
     free(g_s.native_sample);
+    free(g_s.young_stack);
     g_s.native_sample = NULL;
+    g_s.young_stack = NULL;
     g_s.py_scratch = g_s.merged = NULL;
     g_s.groups = NULL;
     g_s.list_ts = NULL;

@@ -218,11 +218,11 @@ def case_thread_per_request(t):
       their exit (3-4% over the process).
     - Their C start-up and teardown is on [thread start-up and exit]:
       spread over their Python stacks it made compute() read +36% (3.8).
-    - compute() reads within -30%/+65% of its own thread_time(). The
-      pool of unseen handlers' CPU goes to the stacks of young handlers
-      ticks find running, and those lean to compute (0.99-1.49x, mean
-      1.24x, in 3.8-3.13 runs: see docs/DECISIONS.md); charged where they
-      wait, it would read near 0."""
+    - compute() reads within -25%/+35% of its own thread_time() (0.96-1.17x
+      on 3.8-3.13). The pool of unseen handlers' CPU goes to captures the
+      handlers take of themselves at kernel ticks; given to the stacks of
+      young handlers the sampler's own ticks found running, it read
+      0.99-1.49x (see docs/DECISIONS.md)."""
     t.write("prog.py", prog("""
         import json, resource, socket, socketserver, threading, time
         truth = {"compute": 0.0}
@@ -268,7 +268,7 @@ def case_thread_per_request(t):
             total / 1e9, truth["process"])
     t.check(0.02 * total <= outside <= 0.25 * total, "thread start-up and exit %.2f s of %.2f s",
             outside / 1e9, total / 1e9)
-    t.check(0.7 * truth["compute"] * 1e9 <= comp <= 1.65 * truth["compute"] * 1e9,
+    t.check(0.75 * truth["compute"] * 1e9 <= comp <= 1.35 * truth["compute"] * 1e9,
             "compute() recorded %.2f s, the handlers measured %.2f s", comp / 1e9, truth["compute"])
 
 
