@@ -28,6 +28,7 @@
 
 #include "contprof.h"
 #include "saferead.h"
+#include "spinlock.h"
 
 enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define MAGIC 0xC9F00000u       /* si_value: MAGIC | seq (20 bits)       */
@@ -42,6 +43,7 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define YMAGIC 0x5A300000u      /* a young thread's own timer: YMAGIC | gen << 10 | entry */
 #define YOUNG_HITS_MAX 4u       /* more kernel ticks than this: not a short thread */
 #define YOUNG_INTERVAL_NS 1000000 /* re-armed at once: every kernel tick it runs */
+#define YOUNG_AGE_MAX_NS 2000000000LL /* older than this: not a short thread */
 
 enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
 
@@ -350,28 +352,36 @@ bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out)
 
 /* ---- young threads' own timers (see pynative.h) ---------------------------- */
 
+/* A handle is entry | gen << 10: a thread's handle goes stale when its
+ * entry is reclaimed (below), and then does nothing. Changes of an entry
+ * (arm, stop, release, reclaim) take its lock; its handler, on its own
+ * thread, only reads. */
 static struct {
     capture *_Atomic cap;       /* made once, kept: a late signal may still come */
     _Atomic uint32_t gen;       /* of the timer now (10 bits)              */
     atomic_bool busy;           /* claimed by a thread, until released       */
-    atomic_bool on;             /* its timer exists (whoever clears it deletes it) */
+    atomic_bool on;             /* its timer exists                          */
+    atomic_flag lock;
     timer_t id;
     uint32_t seq0;              /* the capture's seq when armed            */
-    uint32_t hits;              /* kernel ticks that found it: its handler's */
+    _Atomic uint32_t hits;      /* kernel ticks that found it: its handler's */
+    _Atomic int64_t armed_at;   /* CLOCK_MONOTONIC                         */
     uint64_t rng;               /* its handler's                           */
 } g_y[CP_PYN_YOUNG];
 
 /* Its own thread: one kernel tick that found it running. The capture kept
  * is each tick's with odds 1/hits (a reservoir of one), so it is a uniform
- * draw over the ticks, i.e. over the thread's CPU; past YOUNG_HITS_MAX
- * the timer is stopped (timer_settime is async-signal-safe). */
+ * draw over the ticks, i.e. over the thread's CPU; past YOUNG_HITS_MAX the
+ * thread is no short one: the timer is stopped (timer_settime is
+ * async-signal-safe) and the entry may be reclaimed. */
 static void handle_young(uint32_t v, void *uc)
 {
     uint32_t k = v & 0x3FFu, gen = v >> 10;
     capture *c = k < CP_PYN_YOUNG ? atomic_load(&g_y[k].cap) : NULL;
     if (!c || gen != atomic_load(&g_y[k].gen) || !atomic_load(&g_y[k].on))
         return;
-    uint32_t n = ++g_y[k].hits;
+    uint32_t n = atomic_load(&g_y[k].hits) + 1;
+    atomic_store(&g_y[k].hits, n);
     if (n > YOUNG_HITS_MAX) {
         struct itimerspec off = {{0, 0}, {0, 0}};
         timer_settime(g_y[k].id, 0, &off, NULL);
@@ -386,92 +396,149 @@ static void handle_young(uint32_t v, void *uc)
         capture_write(c, uc);
 }
 
+/* Entry k, locked: delete its timer if it has one. */
 static void young_off(int k)
 {
     if (atomic_exchange(&g_y[k].on, false))
         timer_delete(g_y[k].id);
 }
 
+/* The entry of handle h, locked, if h is still its owner's; else -1. */
+static int young_lock(int h)
+{
+    int k = h & 0x3FF;
+    if (h < 0 || k >= CP_PYN_YOUNG)
+        return -1;
+    cp__spin_lock(&g_y[k].lock);
+    if (((uint32_t)h >> 10) == atomic_load(&g_y[k].gen))
+        return k;
+    cp__spin_unlock(&g_y[k].lock);
+    return -1;
+}
+
+/* Whether entry i's thread is no short one: it ran past YOUNG_HITS_MAX
+ * ticks, or it is older than YOUNG_AGE_MAX_NS. */
+static bool young_stale(int i, int64_t now)
+{
+    return atomic_load(&g_y[i].busy) &&
+           (atomic_load(&g_y[i].hits) > YOUNG_HITS_MAX || now - atomic_load(&g_y[i].armed_at) > YOUNG_AGE_MAX_NS);
+}
+
+/* A free entry, claimed; else one whose thread is no short one (a
+ * long-lived thread keeps its entry until it ends: 256 of them, a pool of
+ * idle workers, would leave none for short ones), taken from it; -1 when
+ * neither. */
+static int young_claim(void)
+{
+    for (int i = 0; i < CP_PYN_YOUNG; i++) {
+        bool no = false;
+        if (!atomic_load(&g_y[i].busy) && atomic_compare_exchange_strong(&g_y[i].busy, &no, true))
+            return i;
+    }
+    int64_t now = cp_now_ns();
+    for (int i = 0; i < CP_PYN_YOUNG; i++) {
+        if (!young_stale(i, now) || atomic_flag_test_and_set(&g_y[i].lock))
+            continue;
+        bool ok = young_stale(i, now);
+        if (ok) {
+            young_off(i);
+            atomic_store(&g_y[i].hits, 0);
+            atomic_store(&g_y[i].armed_at, now); /* not stale to the next claimer */
+            atomic_store(&g_y[i].gen, (atomic_load(&g_y[i].gen) + 1) & 0x3FFu); /* its owner's handle goes stale */
+        }
+        cp__spin_unlock(&g_y[i].lock);
+        if (ok)
+            return i;
+    }
+    return -1;
+}
+
 int cp__pyn_young_arm(uintptr_t ts, uint64_t thread_id, uint32_t cap)
 {
     if (!atomic_load(&g_n.ready) || !ts)
         return -1;
-    int k = -1;
-    for (int i = 0; i < CP_PYN_YOUNG && k < 0; i++) {
-        bool no = false;
-        if (!atomic_load(&g_y[i].busy) && atomic_compare_exchange_strong(&g_y[i].busy, &no, true))
-            k = i;
-    }
+    int k = young_claim();
     if (k < 0)
         return -1; /* all in use: this thread's CPU goes by the pool alone */
+    cp__spin_lock(&g_y[k].lock);
     capture *c = atomic_load(&g_y[k].cap);
-    if (!c) {
-        if (!(c = calloc(1, sizeof *c))) {
-            atomic_store(&g_y[k].busy, false);
-            return -1;
-        }
+    if (!c && (c = calloc(1, sizeof *c)))
         atomic_store(&g_y[k].cap, c);
-    }
     uint32_t gen = (atomic_load(&g_y[k].gen) + 1) & 0x3FFu;
     atomic_store(&g_y[k].gen, gen);
-    c->r.ts = ts;
-    c->r.thread_id = thread_id;
-    c->r.cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
-    c->r.npy = 0;
-    c->r.npcs = 0;
-    c->hint.n = 0;
-    g_y[k].seq0 = atomic_load(&c->seq);
-    g_y[k].hits = 0;
-    g_y[k].rng = (uint64_t)ts * 0x9E3779B97F4A7C15ull ^ (uint64_t)cpu_ns() ^ 1u;
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = atomic_load(&g_n.signo);
-    ev.sigev_value.sival_int = (int)(YMAGIC | gen << 10 | (uint32_t)k);
-    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &g_y[k].id) != 0) {
-        atomic_store(&g_y[k].busy, false);
-        return -1;
+    int h = -1;
+    if (c) {
+        c->r.ts = ts;
+        c->r.thread_id = thread_id;
+        c->r.cap = cap < CP_PYN_PY_MAX ? cap : CP_PYN_PY_MAX;
+        c->r.npy = 0;
+        c->r.npcs = 0;
+        c->hint.n = 0;
+        g_y[k].seq0 = atomic_load(&c->seq);
+        atomic_store(&g_y[k].hits, 0);
+        atomic_store(&g_y[k].armed_at, cp_now_ns());
+        g_y[k].rng = (uint64_t)ts * 0x9E3779B97F4A7C15ull ^ (uint64_t)cpu_ns() ^ 1u;
+        struct sigevent ev;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_THREAD_ID;
+        ev.sigev_signo = atomic_load(&g_n.signo);
+        ev.sigev_value.sival_int = (int)(YMAGIC | gen << 10 | (uint32_t)k);
+        ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+        /* First expiry at once: the next kernel tick that finds it running. */
+        struct itimerspec its = {{0, YOUNG_INTERVAL_NS}, {0, 1}};
+        if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &g_y[k].id) == 0) {
+            atomic_store(&g_y[k].on, true);
+            if (timer_settime(g_y[k].id, 0, &its, NULL) == 0)
+                h = (int)((uint32_t)k | gen << 10);
+            else
+                young_off(k);
+        }
     }
-    /* First expiry at once: the next kernel tick that finds it running. */
-    struct itimerspec its = {{0, YOUNG_INTERVAL_NS}, {0, 1}};
-    atomic_store(&g_y[k].on, true);
-    if (timer_settime(g_y[k].id, 0, &its, NULL) != 0) {
-        young_off(k);
+    if (h < 0)
         atomic_store(&g_y[k].busy, false);
-        return -1;
-    }
-    return k;
+    cp__spin_unlock(&g_y[k].lock);
+    return h;
 }
 
-void cp__pyn_young_stop(int k)
+void cp__pyn_young_stop(int h)
 {
-    if (k >= 0 && k < CP_PYN_YOUNG)
-        young_off(k);
+    int k = young_lock(h);
+    if (k < 0)
+        return;
+    young_off(k);
+    cp__spin_unlock(&g_y[k].lock);
 }
 
-bool cp__pyn_young_take(int k, cp_pyn_sample *out)
+bool cp__pyn_young_take(int h, cp_pyn_sample *out)
 {
-    capture *c = k >= 0 && k < CP_PYN_YOUNG ? atomic_load(&g_y[k].cap) : NULL;
+    int k = young_lock(h);
+    if (k < 0)
+        return false;
+    capture *c = atomic_load(&g_y[k].cap);
     uint32_t got;
     /* Still armed: its thread has not stopped it. */
-    if (!c || atomic_load(&g_y[k].on) || !capture_read(c, g_y[k].seq0, out, &got))
-        return false;
-    return out->npy > 0;
+    bool ok = c && !atomic_load(&g_y[k].on) && capture_read(c, g_y[k].seq0, out, &got) && out->npy > 0;
+    cp__spin_unlock(&g_y[k].lock);
+    return ok;
 }
 
-void cp__pyn_young_release(int k)
+void cp__pyn_young_release(int h)
 {
-    if (k < 0 || k >= CP_PYN_YOUNG)
+    int k = young_lock(h);
+    if (k < 0)
         return;
     young_off(k);
     atomic_store(&g_y[k].busy, false);
+    cp__spin_unlock(&g_y[k].lock);
 }
 
 void cp__pyn_young_stop_all(void)
 {
-    for (int k = 0; k < CP_PYN_YOUNG; k++)
+    for (int k = 0; k < CP_PYN_YOUNG; k++) {
+        cp__spin_lock(&g_y[k].lock);
         young_off(k);
+        cp__spin_unlock(&g_y[k].lock);
+    }
 }
 
 /* ---- the sampler's side ------------------------------------------------- */
@@ -568,6 +635,8 @@ void cp__pyn_forget(void)
     for (int k = 0; k < CP_PYN_YOUNG; k++) {
         atomic_store(&g_y[k].on, false);
         atomic_store(&g_y[k].busy, false);
+        atomic_store(&g_y[k].hits, 0);
+        atomic_flag_clear(&g_y[k].lock); /* a thread that held it is gone */
     }
 }
 

@@ -90,19 +90,21 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
  * at random: a uniform draw over its CPU, which its exit report carries.
  *
  * The thread itself, holding the GIL: claim an entry and arm its timer
- * (Python frames of ts / thread_id, up to cap); -1 when none is free or
- * no timer can be made. */
+ * (Python frames of ts / thread_id, up to cap); its handle, or -1 when no
+ * entry is free or no timer can be made. A thread whose timer found it
+ * running at more than 4 ticks is no short one: its entry may be taken
+ * for another, and its handle then does nothing. */
 #define CP_PYN_YOUNG 256
 int cp__pyn_young_arm(uintptr_t ts, uint64_t thread_id, uint32_t cap);
 /* The thread itself, as its Python code ends: delete the timer (a signal
  * still pending is discarded with it). */
-void cp__pyn_young_stop(int k);
-/* Sampler: the capture entry k kept, into out; false if none (no kernel
+void cp__pyn_young_stop(int h);
+/* Sampler: the capture handle h's entry kept, into out; false if none (no kernel
  * tick found the thread running, or its timer is still armed). */
-bool cp__pyn_young_take(int k, cp_pyn_sample *out);
-/* Sampler (or the thread, when its report could not be queued): entry k
- * is free again. */
-void cp__pyn_young_release(int k);
+bool cp__pyn_young_take(int h, cp_pyn_sample *out);
+/* Sampler (or the thread, when its report could not be queued): handle
+ * h's entry is free again. */
+void cp__pyn_young_release(int h);
 /* Stop every young timer (the profiler stops; the signal was taken). */
 void cp__pyn_young_stop_all(void);
 

@@ -208,6 +208,41 @@ def case_short_threads(t):
             total / 1e9, truth["process"])
 
 
+def case_short_threads_idle_pool(t):
+    """Short threads after a pool of 300 idle workers has started: each
+    threading.Thread takes one of 256 entries for its kernel-tick capture
+    as it starts, so the idle ones held them all, no short thread had a
+    capture to take the pool, and job() read 0.00 s of 1.49 s. An entry
+    whose thread is older than 2 s (or ran past 4 ticks) is taken back."""
+    t.write("prog.py", prog("""
+        import json, threading, time
+        time.sleep(0.5)  # native frames ready: the idle threads take entries
+        idle = threading.Event()
+        pool = [threading.Thread(target=idle.wait, name="idle") for _ in range(300)]
+        for x in pool: x.start()
+        time.sleep(2.2)
+        truth = []
+        def job():
+            c0 = time.thread_time()
+            work(6000)
+            truth.append(time.thread_time() - c0)
+        for _ in range(2500):
+            th = threading.Thread(target=job)
+            th.start()
+            th.join()
+        idle.set()
+        for x in pool: x.join()
+        contprof.stop()
+        print(json.dumps({"job": sum(truth)}))
+    """, work=True))
+    truth = json.loads(t.run(["prog.py"], timeout=120).stdout.strip().splitlines()[-1])
+    m = t.prof()
+    job = m.total("cpu-time", "job", inclusive=True)
+    t.note("job() %.2f s recorded, %.2f s measured by the threads", job / 1e9, truth["job"])
+    t.check(abs(job - truth["job"] * 1e9) <= 0.2 * truth["job"] * 1e9,
+            "job() recorded %.2f s, the threads measured %.2f s", job / 1e9, truth["job"])
+
+
 def case_thread_per_request(t):
     """A threading socket server (a handler thread per connection, as
     socketserver.ThreadingMixIn and http.server make them) under four
