@@ -500,14 +500,19 @@ int cp__pyn_young_arm(uintptr_t ts, uint64_t thread_id, uint32_t cap)
     return h;
 }
 
-void cp__pyn_young_stop(int h)
+/* Handle h's timer deleted; its entry freed too if release. */
+static void young_end(int h, bool release)
 {
     int k = young_lock(h);
     if (k < 0)
         return;
     young_off(k);
+    if (release)
+        atomic_store(&g_y[k].busy, false);
     cp__spin_unlock(&g_y[k].lock);
 }
+
+void cp__pyn_young_stop(int h) { young_end(h, false); }
 
 bool cp__pyn_young_take(int h, cp_pyn_sample *out)
 {
@@ -522,15 +527,7 @@ bool cp__pyn_young_take(int h, cp_pyn_sample *out)
     return ok;
 }
 
-void cp__pyn_young_release(int h)
-{
-    int k = young_lock(h);
-    if (k < 0)
-        return;
-    young_off(k);
-    atomic_store(&g_y[k].busy, false);
-    cp__spin_unlock(&g_y[k].lock);
-}
+void cp__pyn_young_release(int h) { young_end(h, true); }
 
 void cp__pyn_young_stop_all(void)
 {
