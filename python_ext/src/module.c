@@ -406,7 +406,7 @@ static int64_t own_cpu_ns(void)
  * both ends of its Python code (-1 = not read). */
 typedef struct thread_marks {
     int64_t start_ns, py_from, py_to;
-    int young; /* its own timer's capture entry (cp__sampler_young_arm), -1 = none */
+    int young; /* its own timer's capture handle (cp__sampler_young_arm), -1 = none */
 } thread_marks;
 
 static __thread thread_marks tl_marks;

@@ -102,7 +102,7 @@ typedef struct exitrep {
     uint64_t thread_id, native_id;
     int64_t cpu_ns, mono_ns, start_ns;
     int64_t py_from, py_to; /* its CPU clock at its Python code's ends, -1 = unknown */
-    int young;              /* its own timer's capture entry (pynative.h), -1 = none */
+    int young;              /* its own timer's capture handle (pynative.h), -1 = none */
 } exitrep;
 
 typedef struct sampler {

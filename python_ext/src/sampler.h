@@ -48,7 +48,7 @@ cp_rawring *cp__sampler_ring(void);
  * 0 = unknown), and its CPU clock as its Python code began and ended
  * (py_from, py_to; -1 = unknown: the CPU outside them, its C start-up and
  * teardown, is charged to the pseudo-frame [thread start-up and exit]),
- * and its own timer's capture entry (young, -1 = none; see below):
+ * and its own timer's capture handle (young, -1 = none; see below):
  * the sampler charges what it had not yet read to the thread's last stack
  * and stops reading that tid (which the kernel may soon give to another
  * thread). A thread that lived less than a CPU tick's gap stands for the
@@ -58,8 +58,8 @@ bool cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu
 
 /* Called by a threading.Thread as its Python code begins (GIL held), with
  * its thread state: arms its own timer (cp__pyn_young_arm) when native
- * frames are on; the entry to pass to cp__sampler_thread_exit, or -1.
- * False from cp__sampler_thread_exit: the caller releases the entry. */
+ * frames are on; the handle to pass to cp__sampler_thread_exit, or -1.
+ * False from cp__sampler_thread_exit: the caller releases the handle. */
 int cp__sampler_young_arm(uintptr_t ts, uint64_t thread_id);
 
 /* Ignore the thread with this threading ident (the profiler's own). */
