@@ -102,7 +102,9 @@ def case_cpu_then_wait(t):
     sleep/wake paths themselves took up to a quarter of the workers' CPU
     (a CI run: 2.20 s, 1.69 s of it in calc), which the profile rightly
     shows in select and the GIL hand-off, so calc's recorded share is
-    held to the measured share, not to a fixed floor."""
+    held to the measured share, not to a fixed floor. Within 15 points:
+    on a heavily loaded machine the captures land in the wake-up path
+    10-13 points more often than its CPU there (docs/DECISIONS.md)."""
     t.write("prog.py", prog("""
         import json, socket, threading, time
         def calc_a():
@@ -164,7 +166,7 @@ def case_cpu_then_wait(t):
     t.check(abs(total - whole * 1e9) <= 0.2 * whole * 1e9, "workers' CPU recorded %.2f s, measured %.2f s",
             total / 1e9, whole)
     # Charged where the ticks find the threads (asleep), calc would read near 0
-    t.check(share >= true_share - 12, "only %.1f%% of the workers' CPU is in calc_a/calc_b, the program "
+    t.check(share >= true_share - 15, "only %.1f%% of the workers' CPU is in calc_a/calc_b, the program "
             "measured %.1f%%", share, true_share)
     t.check(waiting <= 0.15 * total, "%.1f%% of the workers' CPU charged to where they wait",
             100.0 * waiting / max(total, 1))
