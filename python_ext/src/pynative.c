@@ -179,12 +179,10 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
     (void)sig;
-    if (si->si_code == SI_TIMER && ((uint32_t)si->si_value.sival_int & 0xFFF00000u) == TMAGIC) {
-        uint32_t v = (uint32_t)si->si_value.sival_int & 0xFFFFFu;
-        run(handle_timer, v, (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
-    } else if (si->si_code == SI_TIMER && ((uint32_t)si->si_value.sival_int & 0xFFF00000u) == YMAGIC) {
-        uint32_t v = (uint32_t)si->si_value.sival_int & 0xFFFFFu;
-        run(handle_young, v, (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
+    uint32_t tv = (uint32_t)si->si_value.sival_int, magic = tv & 0xFFF00000u;
+    if (si->si_code == SI_TIMER && (magic == TMAGIC || magic == YMAGIC)) {
+        run(magic == TMAGIC ? handle_timer : handle_young, tv & 0xFFFFFu,
+            (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
     } else if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
                ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
         uint32_t v = (uint32_t)(uintptr_t)si->si_value.sival_ptr;
@@ -344,7 +342,7 @@ void cp__pyn_timer_drop(int idx)
 bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out)
 {
     capture *c = idx >= 0 && idx < CP_PYN_TIMERS ? atomic_load(&g_t[idx].cap) : NULL;
-    /* written meanwhile: the next tick takes the newer one */
+    /* Not taken while being written: the next tick takes the newer one. */
     if (!c || !capture_read(c, *seq, out, seq))
         return false;
     return out->npcs > 0 || out->npy > 0;

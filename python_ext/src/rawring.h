@@ -31,6 +31,12 @@ enum cp_raw_pseudo {
     CP_PSEUDO_THREAD_OUTSIDE, /* [thread start-up and exit] (sampler.c) */
 };
 
+/* Whether f is a Python frame (a code object), not a native or pseudo one. */
+static inline bool cp_rawframe_is_python(const struct cp_rawframe *f)
+{
+    return f->offset != CP_RAW_NATIVE && f->offset != CP_RAW_PSEUDO;
+}
+
 /* Values a raw sample carries (indices into cp_value_index). */
 typedef struct cp_rawsample {
     uint64_t thread_id;   /* threading.get_ident()                        */

@@ -341,7 +341,7 @@ static void emit_outside(const tslot *t, int64_t cpu_ns, int64_t now)
         return;
     s->frames[s->nframes++] = (cp_rawframe){CP_PSEUDO_THREAD_OUTSIDE, CP_RAW_PSEUDO, 0};
     const cp_rawframe *base = t->stack_valid && t->nframes ? &t->stack[t->nframes - 1] : NULL;
-    if (base && base->offset > CP_RAW_PSEUDO && g_s.o.max_frames > 1) {
+    if (base && cp_rawframe_is_python(base) && g_s.o.max_frames > 1) {
         cp__codekeep_seen_at(base->code, now);
         s->frames[s->nframes++] = *base;
     }
@@ -356,7 +356,7 @@ static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
     /* Its code objects are alive now (the thread is in those frames); if
      * one dies before the sample is resolved, codekeep holds it. */
     for (uint32_t i = 0; i < t->nframes; i++)
-        if (t->stack[i].offset > CP_RAW_PSEUDO)
+        if (cp_rawframe_is_python(&t->stack[i]))
             cp__codekeep_seen_at(t->stack[i].code, now);
     if (t->pend_wall_n == 0 && t->pend_cpu_n == 0)
         t->pend_since = now;
@@ -580,7 +580,7 @@ static bool young_caps(void);
 static bool has_python_frame(const tslot *t)
 {
     for (uint32_t i = 0; t->stack_valid && i < t->nframes; i++)
-        if (t->stack[i].offset > CP_RAW_PSEUDO)
+        if (cp_rawframe_is_python(&t->stack[i]))
             return true;
     return false;
 }
@@ -644,19 +644,19 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     cpu_where where = CPU_HERE;
     bool takes_pool = false;
     if (delta > 0 && !overdue) {
-        /* A capture is where the thread was running: its CPU goes there. */
-        where = got ? CPU_HERE : lock_waiting(t->thread_id) ? CPU_HOLD : cpu_destination(t, delta, elapsed);
+        /* A capture is where the thread was running: its CPU goes there.
+         * With young timers, a young thread's CPU is held: short, it goes
+         * with the pool at its exit. */
+        bool waiting = !got && lock_waiting(t->thread_id);
+        where = got ? CPU_HERE : waiting || yc ? CPU_HOLD : cpu_destination(t, delta, elapsed);
         /* Without young timers: a young thread without the GIL whose
          * clock moves on as we look is running too, in a system call
          * (send, close): it takes the pool as well. Taken by GIL holders
          * only, the pool went to Python code alone, and the handlers of a
          * threading socket server read their compute function +45% (test
-         * thread_per_request); +24% so. With them, a young thread's CPU is
-         * held: short, it goes with the pool at its exit. */
-        if (where == CPU_HOLD && young && !yc && !lock_waiting(t->thread_id) && thread_cpu_ns(t->native_id) > cpu)
+         * thread_per_request); +24% so. */
+        if (where == CPU_HOLD && young && !yc && !waiting && thread_cpu_ns(t->native_id) > cpu)
             where = CPU_HERE;
-        if (yc && !got)
-            where = CPU_HOLD;
         /* First found running, young: it takes the pool (see short_lived). */
         takes_pool = where != CPU_HOLD && young && !yc;
         t->run_seen |= where != CPU_HOLD;
@@ -849,9 +849,6 @@ static void take_pool(tslot *t, int64_t now)
     g_s.unseen_cpu = g_s.unseen_outside = 0;
 }
 
-/* Charge an exited thread's CPU since its last reading, and its wall time
- * up to the exit, to its last stack (its teardown to [thread start-up and
- * exit]); or pool it (see short_lived). */
 /* e's thread's capture (its own timer's, pynative.h) as a stack of the
  * thread's labels: t's, or the young slot's for a thread never seen. */
 static tslot *captured(const exitrep *e, tslot *t)
@@ -870,15 +867,10 @@ static tslot *captured(const exitrep *e, tslot *t)
     return t;
 }
 
-static void take_exit_inner(const exitrep *e);
-
+/* Charge an exited thread's CPU since its last reading, and its wall time
+ * up to the exit, to its last stack (its teardown to [thread start-up and
+ * exit]); or pool it (see short_lived). */
 static void take_exit(const exitrep *e)
-{
-    take_exit_inner(e);
-    cp__pyn_young_release(e->young);
-}
-
-static void take_exit_inner(const exitrep *e)
 {
     tslot *t = NULL;
     for (size_t i = 0; i < g_s.slots_hw && !t; i++) {
@@ -938,8 +930,11 @@ static void take_exits(void)
 {
     size_t tail = atomic_load_explicit(&g_s.exit_tail, memory_order_relaxed);
     size_t head = atomic_load_explicit(&g_s.exit_head, memory_order_acquire);
-    for (; tail != head; tail++)
-        take_exit(&g_s.exits[tail % EXIT_SLOTS]);
+    for (; tail != head; tail++) {
+        const exitrep *e = &g_s.exits[tail % EXIT_SLOTS];
+        take_exit(e);
+        cp__pyn_young_release(e->young); /* its capture handle is free again */
+    }
     atomic_store_explicit(&g_s.exit_tail, tail, memory_order_release);
 }
 
