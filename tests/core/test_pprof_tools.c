@@ -8,15 +8,12 @@
  * CP_PROFILE_PROTO_DIR ("" when missing).
  */
 #include "test_profile_util.h"
+#include "collector_test_util.h"
 
-#include <stdarg.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* One directory per process: the plain and the sanitizer builds of this
- * test run side by side under ctest -j, and a shared directory let one
- * truncate raw.txt while the other read it (a CI failure). */
-static char g_work[512];
+/* A fresh directory (ct_scratch): the plain and the sanitizer builds of
+ * this test run side by side under ctest -j, and a shared directory let
+ * one truncate raw.txt while the other read it (a CI failure). */
+static char *g_work;
 
 /* g_work "/" name, in a static ring (several are live in one call). */
 static const char *wpath(const char *name)
@@ -71,21 +68,11 @@ static void write_file(const char *path, const cp_buf *b)
     assert_int_equal(fclose(f), 0);
 }
 
-/* Whole file as a NUL-terminated string (caller frees). */
+/* Whole file as a NUL-terminated string (caller frees); it must exist. */
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char chunk[4096];
-    size_t n, len = 0;
-    char *s = malloc(1);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        s = realloc(s, len + n + 1);
-        memcpy(s + len, chunk, n);
-        len += n;
-    }
-    s[len] = '\0';
-    fclose(f);
+    char *s = ct_read(path, NULL);
+    assert_non_null(s);
     return s;
 }
 
@@ -192,15 +179,16 @@ static void test_go_pprof_raw(void **state)
 
 static int setup(void **state)
 {
-    snprintf(g_work, sizeof g_work, "%s/pprof_tools.%d", CP_TEST_BINARY_DIR, (int)getpid());
-    mkdir(g_work, 0700);
-    return 0;
+    g_work = ct_scratch("pprof_tools");
+    return g_work ? 0 : -1;
 }
 
 /* A failure has already printed what the tool said. */
 static int teardown(void **state)
 {
-    return system(cmdf("rm -rf '%s'", g_work)) == 0 ? 0 : -1;
+    int rc = system(cmdf("rm -rf '%s'", g_work)); /* not flat (ct_rmdir): go's cache is in it */
+    free(g_work);
+    return rc == 0 ? 0 : -1;
 }
 
 int main(void)
