@@ -173,15 +173,11 @@ def case_cpu_then_wait(t):
     t.check(abs(pct - true_pct) <= 7, "calc_a got %.1f%% of calc CPU, the program measured %.1f%%", pct, true_pct)
 
 
-def case_short_threads(t):
-    """A thread per job, each living about a millisecond (a server that
-    starts a thread per request): most live between two CPU ticks, yet
-    their CPU is all accounted (the seen ones stand for the unseen), and
-    the parent's CPU is not charged again to its children (3.8-3.11).
-    5,000 threads (~2.5 s of CPU): job()'s share rests on the one stack
-    each CPU tick finds, and 2,500 left a run now and then 20% off."""
-    t.write("prog.py", prog("""
-        import json, threading, time
+def short_jobs(t, n, before="", after=""):
+    """Run n jobs of ~0.5 ms CPU, a thread each, one after another (before
+    and after: code around them, unindented); job() must read within 20%
+    of what the threads measured. The truth and the profile."""
+    t.write("prog.py", prog("import json, threading, time\n" + before + textwrap.dedent("""
         truth = []
         def job():
             c0 = time.thread_time()
@@ -193,19 +189,31 @@ def case_short_threads(t):
                 th.start()
                 th.join()
         c0 = time.process_time()
-        spawner(5000)
+        spawner(%d)
         cpu = time.process_time() - c0
+    """ % n) + after + textwrap.dedent("""
         contprof.stop()
         print(json.dumps({"job": sum(truth), "process": cpu}))
-    """, work=True))
+    """), work=True))
     truth = json.loads(t.run(["prog.py"], timeout=120).stdout.strip().splitlines()[-1])
     m = t.prof()
     job = m.total("cpu-time", "job", inclusive=True)
-    total = m.total("cpu-time")
     t.note("job() %.2f s recorded, %.2f s measured by the threads; all %.2f s recorded, process %.2f s",
-           job / 1e9, truth["job"], total / 1e9, truth["process"])
+           job / 1e9, truth["job"], m.total("cpu-time") / 1e9, truth["process"])
     t.check(abs(job - truth["job"] * 1e9) <= 0.2 * truth["job"] * 1e9,
             "job() recorded %.2f s, the threads measured %.2f s", job / 1e9, truth["job"])
+    return truth, m
+
+
+def case_short_threads(t):
+    """A thread per job, each living about a millisecond (a server that
+    starts a thread per request): most live between two CPU ticks, yet
+    their CPU is all accounted (the seen ones stand for the unseen), and
+    the parent's CPU is not charged again to its children (3.8-3.11).
+    5,000 threads (~2.5 s of CPU): job()'s share rests on the one stack
+    each CPU tick finds, and 2,500 left a run now and then 20% off."""
+    truth, m = short_jobs(t, 5000)
+    total = m.total("cpu-time")
     t.check(total <= 1.2 * truth["process"] * 1e9, "recorded %.2f s of CPU, the process used %.2f s",
             total / 1e9, truth["process"])
 
@@ -216,33 +224,16 @@ def case_short_threads_idle_pool(t):
     as it starts, so the idle ones held them all, no short thread had a
     capture to take the pool, and job() read 0.00 s of 1.49 s. An entry
     whose thread is older than 2 s (or ran past 4 ticks) is taken back."""
-    t.write("prog.py", prog("""
-        import json, threading, time
+    short_jobs(t, 2500, before=textwrap.dedent("""
         time.sleep(0.5)  # native frames ready: the idle threads take entries
         idle = threading.Event()
         pool = [threading.Thread(target=idle.wait, name="idle") for _ in range(300)]
         for x in pool: x.start()
         time.sleep(2.2)
-        truth = []
-        def job():
-            c0 = time.thread_time()
-            work(6000)
-            truth.append(time.thread_time() - c0)
-        for _ in range(2500):
-            th = threading.Thread(target=job)
-            th.start()
-            th.join()
+    """), after=textwrap.dedent("""
         idle.set()
         for x in pool: x.join()
-        contprof.stop()
-        print(json.dumps({"job": sum(truth)}))
-    """, work=True))
-    truth = json.loads(t.run(["prog.py"], timeout=120).stdout.strip().splitlines()[-1])
-    m = t.prof()
-    job = m.total("cpu-time", "job", inclusive=True)
-    t.note("job() %.2f s recorded, %.2f s measured by the threads", job / 1e9, truth["job"])
-    t.check(abs(job - truth["job"] * 1e9) <= 0.2 * truth["job"] * 1e9,
-            "job() recorded %.2f s, the threads measured %.2f s", job / 1e9, truth["job"])
+    """))
 
 
 def case_thread_per_request(t):
@@ -256,10 +247,11 @@ def case_thread_per_request(t):
     - Their C start-up and teardown is on [thread start-up and exit]:
       spread over their Python stacks it made compute() read +36% (3.8).
     - compute() reads within -25%/+35% of its own thread_time() (0.84-1.13x
-      on 3.8-3.13, quiet; 0.96-1.17x beside a ctest run). The pool of unseen handlers' CPU goes to captures the
-      handlers take of themselves at kernel ticks; given to the stacks of
-      young handlers the sampler's own ticks found running, it read
-      0.99-1.49x (see docs/DECISIONS.md)."""
+      on 3.8-3.13, quiet; 0.96-1.17x beside a ctest run). The pool of
+      unseen handlers' CPU goes to captures the handlers take of
+      themselves at kernel ticks; given to the stacks of young handlers
+      the sampler's own ticks found running, it read 0.99-1.49x (see
+      docs/DECISIONS.md)."""
     t.write("prog.py", prog("""
         import json, resource, socket, socketserver, threading, time
         truth = {"compute": 0.0}
