@@ -114,13 +114,20 @@ _FOUND_MAX = 4096
 
 
 def _chain(frame):
-    chain = []
+    """The chain's key, and its code objects: (id, f_lasti) pairs hash and
+    compare without hashing code objects or decoding line tables; the
+    cache entry holds the code objects, so no id is reused while keyed."""
+    key = []
+    codes = []
     for _ in range(6):
         if frame is None:
             break
-        chain.append((frame.f_code, frame.f_lineno))
+        code = frame.f_code
+        key.append(id(code))
+        key.append(frame.f_lasti)
+        codes.append(code)
         frame = frame.f_back
-    return tuple(chain)
+    return tuple(key), codes
 
 
 def lock_name(lock, site_file, site_line, skip=0, frame=None):
@@ -130,13 +137,16 @@ def lock_name(lock, site_file, site_line, skip=0, frame=None):
     var = None
     try:
         frame = frame if frame is not None else sys._getframe(1 + skip)
-        key = (site_file, site_line, _chain(frame))
-        var = _found.get(key, _found)
-        if var is _found:
+        chain, codes = _chain(frame)
+        key = (site_file, site_line, chain)
+        hit = _found.get(key)
+        if hit is None:
             var = _find(frame, lock)
             if len(_found) >= _FOUND_MAX:
                 _found.clear()
-            _found[key] = var
+            _found[key] = (var, codes)
+        else:
+            var = hit[0]
     except Exception:
         var = None
     site = "%s:%d" % (site_file, site_line) if site_file else "<unknown>"

@@ -215,6 +215,11 @@ static Py_ssize_t code_bytes(PyCodeObject *co)
 #endif
 }
 
+int cp__codecache_line(PyCodeObject *co, int32_t offset)
+{
+    return offset < 0 || offset >= code_bytes(co) ? co->co_firstlineno : PyCode_Addr2Line(co, offset);
+}
+
 static int64_t line_of(centry *c, int32_t offset, uint32_t **fid)
 {
     if (offset >= code_bytes(c->code))
@@ -233,7 +238,7 @@ static int64_t line_of(centry *c, int32_t offset, uint32_t **fid)
         e->code = addr;
         e->offset = offset;
         e->fid = 0;
-        e->line = offset < 0 ? c->code->co_firstlineno : PyCode_Addr2Line(c->code, offset);
+        e->line = cp__codecache_line(c->code, offset);
         g_c.nlines++;
         *fid = &e->fid;
         return e->line;

@@ -47,6 +47,10 @@ void cp__codecache_set_cwd(const char *dir);
  * the strings until cp__codecache_trim/reset. GIL held. */
 const cp_codeinfo *cp__codecache_lookup(const cp_rawframe *rf);
 
+/* The line of the instruction at byte offset in co (its first line when
+ * offset is -1 or past its code). GIL held. */
+int cp__codecache_line(PyCodeObject *co, int32_t offset);
+
 /* Empty the cache if it is half full (call between samples, never while
  * holding strings from it). GIL held. */
 void cp__codecache_trim(void);

@@ -25,18 +25,15 @@
 
 #include "pylock.h"
 
+#include "codecache.h"
 #include "contprof.h"
 #include "pyevents.h"
 #include "pyoffsets.h"
+#include "pywalk.h"
 #include "sampler.h"
 
 #if PY_VERSION_HEX < 0x03090000
 #define PyObject_Vectorcall _PyObject_Vectorcall
-static PyCodeObject *PyFrame_GetCode(PyFrameObject *f)
-{
-    Py_INCREF(f->f_code);
-    return f->f_code;
-}
 static PyFrameObject *PyFrame_GetBack(PyFrameObject *f)
 {
     Py_XINCREF(f->f_back);
@@ -47,8 +44,8 @@ static PyFrameObject *PyFrame_GetBack(PyFrameObject *f)
 typedef struct plock {
     PyObject_HEAD
     PyObject *inner, *acq, *rel;
-    PyObject *site_file;  /* str: base name of the creating file, or NULL */
-    int site_line;
+    PyObject *site_code;  /* code object of the creating frame, or NULL  */
+    int32_t site_offset;  /* its instruction's byte offset (-1: unknown) */
     PyObject *name;       /* str, found at the first sampled event       */
     PyObject *weakrefs;
     /* What the wrapper saw (every acquire and release goes through it):
@@ -75,41 +72,73 @@ static struct {
 /* ---- creation site --------------------------------------------------- */
 
 /* threading.py and queue.py build locks for their callers: the site that
- * names a Condition or a Queue's lock is the caller's. */
+ * names a Condition or a Queue's lock is the caller's. Every code object
+ * of a module shares its co_filename object, so the answer is kept per
+ * filename object (held here, so its address is never another's). */
+#define SITE_DEPTH 8
+#define FILES_KNOWN 16
+static struct {
+    PyObject *file;
+    bool lib;
+} g_files[FILES_KNOWN];
+static unsigned g_files_next;
+static PyObject *g_lib_suffix[2], *g_s_acquire, *g_s_release;
+
 static bool is_lock_library(PyObject *file)
 {
-    static const char *const libs[] = {"/threading.py", "/queue.py"};
-    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
-        PyObject *suffix = PyUnicode_FromString(libs[i]);
-        Py_ssize_t r = suffix ? PyUnicode_Tailmatch(file, suffix, 0, PY_SSIZE_T_MAX, 1) : 0;
-        Py_XDECREF(suffix);
-        if (r == 1)
-            return true;
-    }
+    for (unsigned i = 0; i < FILES_KNOWN; i++)
+        if (g_files[i].file == file)
+            return g_files[i].lib;
+    bool lib = false;
+    for (size_t i = 0; i < sizeof g_lib_suffix / sizeof g_lib_suffix[0]; i++)
+        if (PyUnicode_Tailmatch(file, g_lib_suffix[i], 0, PY_SSIZE_T_MAX, 1) == 1)
+            lib = true;
     PyErr_Clear();
-    return false;
+    unsigned k = g_files_next++ % FILES_KNOWN;
+    Py_INCREF(file);
+    Py_XSETREF(g_files[k].file, file);
+    g_files[k].lib = lib;
+    return lib;
 }
 
+/* The creating frame: the first one outside threading.py and queue.py,
+ * found on the thread's own frames without making frame objects; its file
+ * and line are worked out only if the lock is ever named. */
 static void find_site(plock *self)
 {
-    PyFrameObject *f = PyEval_GetFrame();
-    Py_XINCREF(f);
-    for (int depth = 0; f && depth < 8; depth++) {
-        PyCodeObject *co = PyFrame_GetCode(f);
-        bool lib = is_lock_library(co->co_filename);
-        if (!lib) {
-            Py_ssize_t len = PyUnicode_GetLength(co->co_filename);
-            Py_ssize_t slash = PyUnicode_FindChar(co->co_filename, '/', 0, len, -1);
-            self->site_file = PyUnicode_Substring(co->co_filename, slash + 1, len);
-            self->site_line = PyFrame_GetLineNumber(f);
-        }
-        Py_DECREF(co);
-        PyFrameObject *back = lib ? PyFrame_GetBack(f) : NULL;
-        Py_DECREF(f);
-        f = back;
+    cp_tsinfo ti;
+    cp_rawframe fr[SITE_DEPTH];
+    uint32_t n = 0;
+    if (cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
+        n = cp__walk(cp__ts_top(&ti, true), true, fr, SITE_DEPTH, NULL, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        PyCodeObject *co = (PyCodeObject *)(uintptr_t)fr[i].code;
+        if (!cp_rawframe_is_python(&fr[i]) || !co || is_lock_library(co->co_filename))
+            continue;
+        Py_INCREF(co);
+        self->site_code = (PyObject *)co;
+        self->site_offset = fr[i].offset;
+        return;
     }
-    Py_XDECREF(f);
-    PyErr_Clear();
+}
+
+/* "file.py" and the line of the creating frame (new reference, or NULL
+ * and *line 0 when unknown). */
+static PyObject *site_of(plock *self, int *line)
+{
+    *line = 0;
+    if (!self->site_code)
+        return NULL;
+    PyCodeObject *co = (PyCodeObject *)self->site_code;
+    Py_ssize_t len = PyUnicode_GetLength(co->co_filename);
+    Py_ssize_t slash = len < 0 ? -1 : PyUnicode_FindChar(co->co_filename, '/', 0, len, -1);
+    PyObject *file = len < 0 || slash < -1 ? NULL : PyUnicode_Substring(co->co_filename, slash + 1, len);
+    if (!file) {
+        PyErr_Clear();
+        return NULL;
+    }
+    *line = cp__codecache_line(co, self->site_offset);
+    return file;
 }
 
 static PyObject *make(PyTypeObject *type, PyObject *factory, PyObject *args, PyObject *kw)
@@ -127,8 +156,8 @@ static PyObject *make(PyTypeObject *type, PyObject *factory, PyObject *args, PyO
         return NULL;
     }
     self->inner = inner;
-    self->acq = PyObject_GetAttrString(inner, "acquire");
-    self->rel = PyObject_GetAttrString(inner, "release");
+    self->acq = PyObject_GetAttr(inner, g_s_acquire);
+    self->rel = PyObject_GetAttr(inner, g_s_release);
     if (!self->acq || !self->rel) {
         Py_DECREF(self);
         return NULL;
@@ -166,7 +195,7 @@ static void plock_dealloc(plock *self)
     Py_XDECREF(self->inner);
     Py_XDECREF(self->acq);
     Py_XDECREF(self->rel);
-    Py_XDECREF(self->site_file);
+    Py_XDECREF(self->site_code);
     Py_XDECREF(self->name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -235,21 +264,114 @@ PyObject *cp__pylock_name_lock(PyObject *self, PyObject *args)
     return r;
 }
 
+/* Names found, by creation site and the code positions of the naming
+ * frames (what contprof._locks keys its own search cache by): a
+ * thread-per-request server makes new locks at one site for every request,
+ * and each is named at its first sampled event. A hit costs a walk of the
+ * thread's own top frames, not a call into Python that makes frame
+ * objects. An entry holds its code objects, so no address in a key is
+ * reused while it is kept. GIL held. */
+#define NAME_CHAIN 6
+#define NAMES_CAP 512 /* direct-mapped; a collision replaces */
+typedef struct name_key {
+    uint64_t hash;
+    uint32_t n;
+    int32_t site_offset, off[NAME_CHAIN];
+    PyObject *site_code, *code[NAME_CHAIN]; /* borrowed in a key, owned in an entry */
+} name_key;
+typedef struct name_entry {
+    name_key k;
+    PyObject *name;
+} name_entry;
+static name_entry g_names[NAMES_CAP];
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static bool name_key_make(const plock *self, name_key *k)
+{
+    cp_tsinfo ti;
+    cp_rawframe fr[NAME_CHAIN];
+    if (!self->site_code || !cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
+        return false;
+    k->site_code = self->site_code;
+    k->site_offset = self->site_offset;
+    k->n = 0;
+    k->hash = mix64((uint64_t)(uintptr_t)k->site_code, (uint64_t)(uint32_t)k->site_offset);
+    uint32_t n = cp__walk(cp__ts_top(&ti, true), true, fr, NAME_CHAIN, NULL, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!cp_rawframe_is_python(&fr[i]) || !fr[i].code)
+            return false;
+        k->code[k->n] = (PyObject *)(uintptr_t)fr[i].code;
+        k->off[k->n++] = fr[i].offset;
+        k->hash = mix64(mix64(k->hash, fr[i].code), (uint64_t)(uint32_t)fr[i].offset);
+    }
+    return k->n > 0;
+}
+
+static bool name_key_eq(const name_key *a, const name_key *b)
+{
+    if (a->hash != b->hash || a->n != b->n || a->site_code != b->site_code || a->site_offset != b->site_offset)
+        return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->code[i] != b->code[i] || a->off[i] != b->off[i])
+            return false;
+    return true;
+}
+
+static PyObject *names_find(const name_key *k)
+{
+    name_entry *e = &g_names[k->hash % NAMES_CAP];
+    return e->name && name_key_eq(&e->k, k) ? e->name : NULL;
+}
+
+static void names_store(const name_key *k, PyObject *name)
+{
+    name_entry *e = &g_names[k->hash % NAMES_CAP];
+    name_entry old = *e;
+    e->k = *k;
+    Py_INCREF(k->site_code);
+    for (uint32_t i = 0; i < k->n; i++)
+        Py_INCREF(k->code[i]);
+    Py_INCREF(name);
+    e->name = name;
+    if (!old.name)
+        return;
+    Py_DECREF(old.name);
+    Py_DECREF(old.k.site_code);
+    for (uint32_t i = 0; i < old.k.n; i++)
+        Py_DECREF(old.k.code[i]);
+}
+
 static const char *lock_name(plock *self)
 {
+    name_key k;
+    bool keyed = !self->name && g_l.namer && name_key_make(self, &k);
+    PyObject *known = keyed ? names_find(&k) : NULL;
+    if (known) {
+        Py_INCREF(known);
+        self->name = known;
+    }
     if (!self->name && g_l.namer) {
-        PyObject *site = self->site_file ? self->site_file : Py_None;
+        int line;
+        PyObject *file = site_of(self, &line);
         frames_snap snap;
         snap_frames(&snap);
         /* The acquiring frame is still the top frame: no frame of ours sits
          * between it and the namer. */
-        PyObject *r = PyObject_CallFunction(g_l.namer, "OOi", (PyObject *)self, site, self->site_line);
+        PyObject *r = PyObject_CallFunction(g_l.namer, "OOi", (PyObject *)self, file ? file : Py_None, line);
         drop_new_locals(&snap);
+        Py_XDECREF(file);
         if (r && PyUnicode_Check(r))
             self->name = r;
         else
             Py_XDECREF(r);
         PyErr_Clear(); /* naming is best effort; never disturb the acquire */
+        if (self->name && keyed)
+            names_store(&k, self->name);
     }
     const char *u = self->name ? PyUnicode_AsUTF8(self->name) : NULL;
     if (self->name && !u)
@@ -554,6 +676,14 @@ int cp__pylock_init_module(PyObject *m)
 {
     if (PyType_Ready(&g_lock_type) < 0 || PyType_Ready(&g_rlock_type) < 0)
         return -1;
+    if (!g_s_acquire) {
+        g_lib_suffix[0] = PyUnicode_InternFromString("/threading.py");
+        g_lib_suffix[1] = PyUnicode_InternFromString("/queue.py");
+        g_s_acquire = PyUnicode_InternFromString("acquire");
+        g_s_release = PyUnicode_InternFromString("release");
+        if (!g_lib_suffix[0] || !g_lib_suffix[1] || !g_s_acquire || !g_s_release)
+            return -1;
+    }
 #if PY_VERSION_HEX < 0x030D0000
     g_lock_type.tp_new = NULL; /* PyType_Ready inherited object's: not instantiable, as _thread.lock */
 #endif

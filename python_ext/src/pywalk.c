@@ -510,7 +510,8 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
     const cp_pyoff *o = cp__pyoff();
     uint32_t n = 0, in_call = 0;
     uintptr_t fr = top;
-    *omitted = 0;
+    if (omitted)
+        *omitted = 0;
     if (g)
         g->count = 0;
     if (!direct) {
@@ -521,7 +522,7 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
     }
     if (o->fr_read > BUF_MAX)
         return 0;
-    for (int steps = 0; fr && steps < CP_WALK_MAX; steps++) {
+    for (int steps = 0; fr && steps < CP_WALK_MAX && (omitted || n < cap); steps++) {
         const uint8_t *b = frame_bytes(wb, direct, fr, o->fr_read);
         pending p;
         uint64_t back;
@@ -542,7 +543,7 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
                 out[n++] = rf;
                 in_call++;
             } else {
-                (*omitted)++;
+                (*omitted)++; /* n == cap: omitted is set */
             }
         }
         if (ends && !before)

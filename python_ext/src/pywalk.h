@@ -50,8 +50,9 @@ uintptr_t cp__ts_top(const cp_tsinfo *ti, bool direct);
 bool cp__frame_peek(uintptr_t frame, cp_topinfo *out);
 
 /* Walk from top (leaf) outwards; stores up to cap frames in out and returns
- * how many; *omitted gets the number of further frames seen. top_out (may
- * be NULL) receives the top frame's position. Safe mode is for the sampler
+ * how many; *omitted gets the number of further frames seen (omitted NULL:
+ * the walk stops at cap). top_out (may be NULL) receives the top frame's
+ * position. Safe mode is for the sampler
  * thread only (it uses that thread's buffers). */
 uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
                   cp_topinfo *top_out);

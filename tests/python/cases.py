@@ -1476,16 +1476,21 @@ def case_lock_names_kept(t):
     Thread's _started Event). Each is named at its first sampled event;
     the variable search runs once per creation site and chain of calling
     code positions, not once per lock (it cost such a server ~5% of its
-    CPU), and the names stay right."""
+    CPU), names found are reused without calling into Python at all, and
+    the names stay right."""
     t.write("prog.py", prog("""
         import json, threading
         import contprof._locks as L
-        calls = {"find": 0}
-        find = L._find
+        calls = {"find": 0, "namer": 0}
+        find, chain = L._find, L._chain
         def counting_find(frame, lock):
             calls["find"] += 1
             return find(frame, lock)
+        def counting_chain(frame):
+            calls["namer"] += 1
+            return chain(frame)
         L._find = counting_find
+        L._chain = counting_chain
         def handle():
             pass
         def serve(n):
@@ -1502,10 +1507,12 @@ def case_lock_names_kept(t):
     m = t.prof()
     names = sorted(n for n in m.label_values("lock name") if n.startswith("prog.py:"))
     rows = sum(1 for st, v, lab in m.rows("lock-release") if v and lab.get("lock name", "").startswith("prog.py:"))
-    t.note("variable searches: %d; prog.py lock names: %s; sampled rows under them: %d", calls["find"], names, rows)
+    t.note("namer calls: %d; variable searches: %d; prog.py lock names: %s; sampled rows under them: %d",
+           calls["namer"], calls["find"], names, rows)
     t.check(any(n.endswith(":worker._started") for n in names), "the Event's variable not named: %s", names)
     t.check(rows > 0, "no sampled releases of prog.py's locks")
     t.check(calls["find"] <= 40, "%d variable searches for 400 threads' locks", calls["find"])
+    t.check(calls["namer"] <= 40, "the Python namer ran %d times for 400 threads' locks", calls["namer"])
 
 
 def case_frames(t):
