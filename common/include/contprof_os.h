@@ -25,15 +25,17 @@ extern "C" {
 pid_t cp_os_gettid(void);
 
 /* Clock cid (CLOCK_MONOTONIC, a CPU clock, a dynamic per-thread clock)
- * in ns as the kernel keeps it, or -1: read with the raw system call, not
- * through a preloadable clock_gettime. A time faker such as libfaketime
+ * in ns as the kernel keeps it, or -1: read through the vDSO's own
+ * clock_gettime (found in the auxiliary vector) or the raw system call,
+ * never through a preloadable clock_gettime. A time faker such as libfaketime
  * shifts every clock it wraps by its fake offset (CPU clocks too, and
  * MONOTONIC to the fake wall time unless told not to), which would make
  * CPU clocks jump or run backwards and deadlines handed to the kernel
  * (futex, clockwait, clockjoin) lie years away. The profiler's clocks are
  * the kernel's; only the wall-clock stamps follow what the program sees.
- * errno kept; signal-safe. (~0.1 us: CPU clocks take the system call
- * anyway, the vDSO serves none.) */
+ * errno kept; signal-safe. (MONOTONIC ~25 ns through the vDSO, ~270 ns
+ * as a system call here; CPU clocks take the system call either way,
+ * ~0.6 us.) */
 int64_t cp_os_kernel_clock_ns(clockid_t cid);
 
 /* CPU time (user+sys, ns) of thread tid of this process, or -1 when it

@@ -409,7 +409,7 @@ typedef struct thread_marks {
     int young; /* its own timer's capture handle (cp__sampler_young_arm), -1 = none */
 } thread_marks;
 
-static __thread thread_marks tl_marks;
+static __thread __attribute__((tls_model("initial-exec"))) thread_marks tl_marks;
 
 /* The forking thread, in the child: its CPU clock starts again from 0, and
  * no timer was inherited (its capture entry is the parent's). */
