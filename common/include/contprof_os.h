@@ -38,6 +38,10 @@ pid_t cp_os_gettid(void);
  * ~0.6 us.) */
 int64_t cp_os_kernel_clock_ns(clockid_t cid);
 
+/* Whether cp_os_kernel_clock_ns reads through the vDSO (else the system
+ * call). */
+bool cp_os_kernel_clock_vdso(void);
+
 /* CPU time (user+sys, ns) of thread tid of this process, or -1 when it
  * has exited. No allocation, no lock: signal-safe. A tid the kernel
  * reused for a new thread reads the new thread's clock: callers that keep

@@ -45,34 +45,55 @@ typedef long (*vdso_gettime)(clockid_t, struct timespec *);
 #define VDSO_GETTIME "__kernel_clock_gettime"
 #endif
 
+/* Through the image's dynamic section (inside its loaded segment, so
+ * mapped) and its SysV hash table (the symbol count), every address
+ * checked to lie within the segment. */
 static vdso_gettime vdso_find(void)
 {
 #ifdef VDSO_GETTIME
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)getauxval(AT_SYSINFO_EHDR);
-    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || !eh->e_shoff)
+    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)))
         return NULL;
-    const char *base = (const char *)eh;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(base + eh->e_shoff);
-    uintptr_t bias = 0;
-    bool loaded = false;
-    for (int i = 0; i < eh->e_phnum && !loaded; i++) {
-        if (ph[i].p_type == PT_LOAD) {
-            bias = (uintptr_t)base + ph[i].p_offset - ph[i].p_vaddr;
-            loaded = true;
-        }
+    uintptr_t base = (uintptr_t)eh;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff), *load = NULL, *dyn = NULL;
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && !load)
+            load = &ph[i];
+        else if (ph[i].p_type == PT_DYNAMIC)
+            dyn = &ph[i];
     }
-    for (int i = 0; loaded && i < eh->e_shnum; i++) {
-        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(ElfW(Sym)))
+    if (!load || !dyn || load->p_offset != 0)
+        return NULL;
+    uintptr_t bias = base - load->p_vaddr, end = base + load->p_memsz;
+#define IN(p, n) ((uintptr_t)(p) >= base && (uintptr_t)(p) <= end && (size_t)(n) <= end - (uintptr_t)(p))
+    const ElfW(Sym) *sym = NULL;
+    const char *str = NULL;
+    const ElfW(Word) *hash = NULL;
+    size_t strsz = 0;
+    for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(bias + dyn->p_vaddr); IN(d, sizeof *d) && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_SYMTAB)
+            sym = (const ElfW(Sym) *)(bias + d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRTAB)
+            str = (const char *)(bias + d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRSZ)
+            strsz = d->d_un.d_val;
+        else if (d->d_tag == DT_HASH)
+            hash = (const ElfW(Word) *)(bias + d->d_un.d_ptr);
+    }
+    if (!sym || !str || !hash || !IN(hash, 2 * sizeof *hash) || !IN(str, strsz))
+        return NULL;
+    size_t nsym = hash[1]; /* nchain: one per symbol */
+    if (!IN(sym, nsym * sizeof *sym))
+        return NULL;
+    for (size_t k = 0; k < nsym; k++) {
+        if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_shndx == SHN_UNDEF ||
+            sym[k].st_name >= strsz || strnlen(str + sym[k].st_name, strsz - sym[k].st_name) == strsz - sym[k].st_name)
             continue;
-        const ElfW(Sym) *sym = (const ElfW(Sym) *)(base + sh[i].sh_offset);
-        const char *str = base + sh[sh[i].sh_link].sh_offset;
-        for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++) {
-            if (ELF64_ST_TYPE(sym[k].st_info) == STT_FUNC && sym[k].st_shndx != SHN_UNDEF &&
-                strcmp(str + sym[k].st_name, VDSO_GETTIME) == 0)
-                return (vdso_gettime)(bias + sym[k].st_value);
-        }
+        uintptr_t fn = bias + sym[k].st_value;
+        if (strcmp(str + sym[k].st_name, VDSO_GETTIME) == 0 && IN(fn, 1))
+            return (vdso_gettime)fn;
     }
+#undef IN
 #endif
     return NULL;
 }
@@ -82,14 +103,24 @@ static vdso_gettime vdso_find(void)
 static _Atomic(vdso_gettime) g_vdso;
 static atomic_bool g_vdso_looked;
 
-int64_t cp_os_kernel_clock_ns(clockid_t cid)
+static vdso_gettime vdso_get(void)
 {
-    struct timespec ts;
     if (!atomic_load_explicit(&g_vdso_looked, memory_order_acquire)) {
         atomic_store_explicit(&g_vdso, vdso_find(), memory_order_relaxed);
         atomic_store_explicit(&g_vdso_looked, true, memory_order_release);
     }
-    vdso_gettime fn = atomic_load_explicit(&g_vdso, memory_order_relaxed);
+    return atomic_load_explicit(&g_vdso, memory_order_relaxed);
+}
+
+bool cp_os_kernel_clock_vdso(void)
+{
+    return vdso_get() != NULL;
+}
+
+int64_t cp_os_kernel_clock_ns(clockid_t cid)
+{
+    struct timespec ts;
+    vdso_gettime fn = vdso_get();
     long rc;
     if (fn) {
         rc = fn(cid, &ts);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +90,40 @@ static void *sleeper(void *arg)
 }
 
 /* Timed waits end at their monotonic deadline. */
+static int64_t libc_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The kernel's clocks as the vDSO (or the system call) gives them: the
+ * same MONOTONIC as libc's here (nothing preloaded), errno untouched,
+ * -1 for a clock that does not exist. */
+static void test_kernel_clocks(void **state)
+{
+    (void)state;
+#if defined(__x86_64__) || defined(__aarch64__)
+    if (getauxval(AT_SYSINFO_EHDR) != 0) /* a kernel that maps a vDSO */
+        assert_true(cp_os_kernel_clock_vdso());
+#endif
+    for (int i = 0; i < 1000; i++) {
+        int64_t a = libc_mono_ns();
+        errno = EINTR;
+        int64_t k = cp_os_kernel_clock_ns(CLOCK_MONOTONIC);
+        assert_int_equal(errno, EINTR);
+        int64_t b = libc_mono_ns();
+        assert_true(a <= k && k <= b);
+    }
+    int64_t c0 = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    burn_ms(5);
+    int64_t c1 = cp_os_kernel_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    assert_true(c0 >= 0 && c1 - c0 >= 4000000);
+    errno = EAGAIN;
+    assert_int_equal(cp_os_kernel_clock_ns((clockid_t)4321), -1);
+    assert_int_equal(errno, EAGAIN);
+}
+
 static void test_timed_waits(void **state)
 {
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -172,6 +207,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_kernel_clocks),
         cmocka_unit_test(test_timed_waits),
         cmocka_unit_test(test_fds),
         cmocka_unit_test(test_fds_high),
