@@ -101,16 +101,22 @@ static bool is_lock_library(PyObject *file)
     return lib;
 }
 
-/* The creating frame: the first one outside threading.py and queue.py,
- * found on the thread's own frames without making frame objects; its file
- * and line are worked out only if the lock is ever named. */
-static void find_site(plock *self)
+/* The calling thread's top cap frames (GIL held), read in place: no
+ * frame objects are made. */
+static uint32_t own_frames(cp_rawframe *fr, uint32_t cap)
 {
     cp_tsinfo ti;
+    if (!cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
+        return 0;
+    return cp__walk(cp__ts_top(&ti, true), true, fr, cap, NULL, NULL);
+}
+
+/* The creating frame: the first one outside threading.py and queue.py;
+ * its file and line are worked out only if the lock is ever named. */
+static void find_site(plock *self)
+{
     cp_rawframe fr[SITE_DEPTH];
-    uint32_t n = 0;
-    if (cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
-        n = cp__walk(cp__ts_top(&ti, true), true, fr, SITE_DEPTH, NULL, NULL);
+    uint32_t n = own_frames(fr, SITE_DEPTH);
     for (uint32_t i = 0; i < n; i++) {
         PyCodeObject *co = (PyCodeObject *)(uintptr_t)fr[i].code;
         if (!cp_rawframe_is_python(&fr[i]) || !co || is_lock_library(co->co_filename))
@@ -293,15 +299,14 @@ static uint64_t mix64(uint64_t h, uint64_t v)
 
 static bool name_key_make(const plock *self, name_key *k)
 {
-    cp_tsinfo ti;
     cp_rawframe fr[NAME_CHAIN];
-    if (!self->site_code || !cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
+    if (!self->site_code)
         return false;
     k->site_code = self->site_code;
     k->site_offset = self->site_offset;
     k->n = 0;
     k->hash = mix64((uint64_t)(uintptr_t)k->site_code, (uint64_t)(uint32_t)k->site_offset);
-    uint32_t n = cp__walk(cp__ts_top(&ti, true), true, fr, NAME_CHAIN, NULL, NULL);
+    uint32_t n = own_frames(fr, NAME_CHAIN);
     for (uint32_t i = 0; i < n; i++) {
         if (!cp_rawframe_is_python(&fr[i]) || !fr[i].code)
             return false;
@@ -346,32 +351,36 @@ static void names_store(const name_key *k, PyObject *name)
         Py_DECREF(old.k.code[i]);
 }
 
+/* The name from the namer (contprof._locks.lock_name), or NULL. */
+static PyObject *call_namer(plock *self)
+{
+    int line;
+    PyObject *file = site_of(self, &line);
+    frames_snap snap;
+    snap_frames(&snap);
+    /* The acquiring frame is still the top frame: no frame of ours sits
+     * between it and the namer. */
+    PyObject *r = PyObject_CallFunction(g_l.namer, "OOi", (PyObject *)self, file ? file : Py_None, line);
+    drop_new_locals(&snap);
+    Py_XDECREF(file);
+    if (r && !PyUnicode_Check(r))
+        Py_CLEAR(r);
+    PyErr_Clear(); /* naming is best effort; never disturb the acquire */
+    return r;
+}
+
 static const char *lock_name(plock *self)
 {
-    name_key k;
-    bool keyed = !self->name && g_l.namer && name_key_make(self, &k);
-    PyObject *known = keyed ? names_find(&k) : NULL;
-    if (known) {
-        Py_INCREF(known);
-        self->name = known;
-    }
     if (!self->name && g_l.namer) {
-        int line;
-        PyObject *file = site_of(self, &line);
-        frames_snap snap;
-        snap_frames(&snap);
-        /* The acquiring frame is still the top frame: no frame of ours sits
-         * between it and the namer. */
-        PyObject *r = PyObject_CallFunction(g_l.namer, "OOi", (PyObject *)self, file ? file : Py_None, line);
-        drop_new_locals(&snap);
-        Py_XDECREF(file);
-        if (r && PyUnicode_Check(r))
-            self->name = r;
-        else
-            Py_XDECREF(r);
-        PyErr_Clear(); /* naming is best effort; never disturb the acquire */
-        if (self->name && keyed)
+        name_key k;
+        bool keyed = name_key_make(self, &k);
+        PyObject *known = keyed ? names_find(&k) : NULL;
+        if (known) {
+            Py_INCREF(known);
+            self->name = known;
+        } else if ((self->name = call_namer(self)) && keyed) {
             names_store(&k, self->name);
+        }
     }
     const char *u = self->name ? PyUnicode_AsUTF8(self->name) : NULL;
     if (self->name && !u)
