@@ -41,7 +41,8 @@ void *cp__ring_extra(const cp_rawring *r, cp_rawsample *s)
 
 static cp_rawsample *slot_at(cp_rawring *r, size_t idx)
 {
-    return (cp_rawsample *)(r->slots + (idx % r->nslots) * r->slot_size);
+    size_t base = atomic_load_explicit(&r->base, memory_order_relaxed);
+    return (cp_rawsample *)(r->slots + ((idx - base) % r->nslots) * r->slot_size);
 }
 
 cp_rawsample *cp__ring_reserve(cp_rawring *r)
@@ -50,6 +51,15 @@ cp_rawsample *cp__ring_reserve(cp_rawring *r)
     size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     if (!r->slots || head - tail >= r->nslots)
         return NULL;
+    /* Empty: the consumer is done with every slot, so the next sample may
+     * go to slot 0. While the consumer keeps up, samples reuse the first
+     * few slots, whose pages stay resident and cached, instead of touching
+     * the whole ring in turn (4096 slots of 64 frames are ~5 MB). The
+     * consumer reads base only for indices below head, published (release)
+     * after this store, and base cannot move again until it has released
+     * them all. */
+    if (head == tail)
+        atomic_store_explicit(&r->base, head, memory_order_relaxed);
     cp_rawsample *s = slot_at(r, head);
     memset(s, 0, sizeof *s);
     return s;

@@ -56,6 +56,7 @@ typedef struct cp_rawring {
     size_t nslots, slot_size, max_frames, extra;
     _Atomic size_t head; /* next slot to write (producer)  */
     _Atomic size_t tail; /* next slot to read (consumer)   */
+    _Atomic size_t base; /* index that maps to slot 0      */
 } cp_rawring;
 
 /* Allocate nslots slots of max_frames frames and extra bytes each (for
