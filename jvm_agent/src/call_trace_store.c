@@ -3,10 +3,17 @@
  *
  * A writer takes the next index from an atomic cursor and moves that slot
  * FREE -> WRITING with one CAS; if the slot is not FREE (the reader is a
- * whole lap behind, or another writer holds it) the sample is dropped. The
- * reader scans every slot and moves READY ones back to FREE, so a skipped
- * index never stalls it. Slot states live in their own dense array so that
- * the reader's scan touches a few cache lines, not every record.
+ * whole lap behind, or another writer holds it) it tries the next index, a
+ * few times, then drops the sample. The reader scans every slot and moves
+ * READY ones back to FREE, so a skipped index never stalls it. Slot states
+ * live in their own dense array so that the reader's scan touches a few
+ * cache lines, not every record.
+ *
+ * A drain that leaves nothing pending sends the cursor back to slot 0: at
+ * ordinary rates the writers then keep reusing the same few slots, whose
+ * pages are resident and cached, instead of touching all of them in turn
+ * (1024 slots of 513 frames are ~12 MB; a first touch is a page fault in
+ * a signal handler).
  */
 #include "call_trace_store.h"
 
@@ -14,7 +21,7 @@
 
 #include "contprof.h"
 
-enum { SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_READY = 2 };
+enum { SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_READY = 2, CLAIM_TRIES = 8 };
 
 static cp__trace_rec *g_slots;     /* never freed: late signals may write */
 static atomic_int *g_states;       /* g_states[i] is the state of g_slots[i] */
@@ -51,13 +58,17 @@ cp__trace_rec *cp__store_reserve(void)
 {
     if (g_nslots == 0)
         return NULL;
-    size_t i = atomic_fetch_add_explicit(&g_cursor, 1, memory_order_relaxed) % g_nslots;
-    cp__trace_rec *r = &g_slots[i];
-    int expect = SLOT_FREE;
+    cp__trace_rec *r = NULL;
 
     /* No waiting here: a signal handler must never spin on the reader. */
-    if (!atomic_compare_exchange_strong_explicit(&g_states[i], &expect, SLOT_WRITING,
-                                                 memory_order_acquire, memory_order_relaxed)) {
+    for (int t = 0; t < CLAIM_TRIES && r == NULL; t++) {
+        size_t i = atomic_fetch_add_explicit(&g_cursor, 1, memory_order_relaxed) % g_nslots;
+        int expect = SLOT_FREE;
+        if (atomic_compare_exchange_strong_explicit(&g_states[i], &expect, SLOT_WRITING,
+                                                    memory_order_acquire, memory_order_relaxed))
+            r = &g_slots[i];
+    }
+    if (r == NULL) {
         cp_metrics_add_dropped(1);
         return NULL;
     }
@@ -101,5 +112,10 @@ size_t cp__store_drain(cp__store_visit fn, void *ctx)
         atomic_fetch_sub_explicit(&g_ready, 1, memory_order_relaxed);
         n++;
     }
+    /* Nothing pending: writers start again from the front (see above). A
+     * writer that took an index before this store, or commits after the
+     * check, only makes the next claims skip a busy slot. */
+    if (atomic_load_explicit(&g_ready, memory_order_relaxed) == 0)
+        atomic_store_explicit(&g_cursor, 0, memory_order_relaxed);
     return n;
 }

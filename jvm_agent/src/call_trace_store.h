@@ -4,7 +4,8 @@
  * Writers are signal handlers and JVMTI allocation callbacks (many threads);
  * the single reader is the resolver, which drains the store under its own
  * lock. Every slot and its frame array is allocated once at start; a writer
- * that finds its slot still occupied drops the sample and counts the drop.
+ * that finds no free slot in a few tries drops the sample and counts the
+ * drop.
  */
 #ifndef CP_JVM_CALL_TRACE_STORE_H
 #define CP_JVM_CALL_TRACE_STORE_H
