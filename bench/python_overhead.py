@@ -14,6 +14,8 @@ the profiler, with one idle thread sleeping beside it, as services have):
             math, formatting, JSON, a small object per request
   threads   a new thread per request (socketserver.ThreadingMixIn's shape)
   alloc     short-lived dicts, lists, strings, objects (the heaviest)
+--idle: a process that only waits (what most services do most of the
+time): its CPU per second without and with the profiler.
 Runs alternate without/with the profiler in fresh processes (--native:
 with native_frames off/on, both profiled). Reported per
 workload: min-run and median ratios (with/without) of process CPU and wall
@@ -299,6 +301,42 @@ def callgrind_native(args):
     print("  " + json.dumps({"unwind_ir": u_ir / u_n, "walk_ir": w_ir / w_n, "frames": u_frames}))
 
 
+IDLE_CHILD = r'''
+import json, resource, sys, threading, time
+secs, profile, outdir = float(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
+if profile:
+    import contprof
+    contprof.start(output_dir=outdir)
+ev = threading.Event()
+for _ in range(4):  # a service's workers, waiting for work
+    threading.Thread(target=ev.wait, daemon=True).start()
+time.sleep(1.0)     # start-up settles (imports, the first ticks)
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+time.sleep(secs)
+r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+print(json.dumps({"cpu_ms_per_s": 1000.0 * cpu / (t1 - t0)}))
+ev.set()
+'''
+
+
+def idle(args):
+    """CPU a second of a process that only waits (a sleeping main thread,
+    four threads waiting on an Event), without and with the profiler."""
+    res = {False: [], True: []}
+    for _ in range(args.runs):
+        for prof in (False, True):
+            with tempfile.TemporaryDirectory() as out:
+                r = subprocess.run([sys.executable, "-c", IDLE_CHILD, str(args.seconds), "1" if prof else "0", out],
+                                   env=dict(os.environ, PYTHONPATH=args.pkg), stdout=subprocess.PIPE,
+                                   universal_newlines=True, check=True)
+                res[prof].append(json.loads(r.stdout.strip().splitlines()[-1])["cpu_ms_per_s"])
+    base, prof = statistics.median(res[False]), statistics.median(res[True])
+    print("idle     process CPU %.2f ms/s without, %.2f ms/s with the profiler (medians of %d): +%.2f ms/s, "
+          "%.2f%% of a core" % (base, prof, args.runs, prof - base, (prof - base) / 10.0))
+    print("  " + json.dumps({"workload": "idle", "base_ms_per_s": res[False], "prof_ms_per_s": res[True]}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pkg", required=True, help="folder holding the built contprof package")
@@ -311,7 +349,12 @@ def main():
     ap.add_argument("--callgrind-native", action="store_true",
                     help="only the instructions per native-frames capture (signal handler: "
                          "unwind + Python walk), from callgrind")
+    ap.add_argument("--idle", action="store_true",
+                    help="only the CPU per second of a process that waits, without and with the profiler")
     args = ap.parse_args()
+    if args.idle:
+        idle(args)
+        return
     if args.callgrind:
         callgrind(args)
         return

@@ -47,6 +47,7 @@ typedef struct cthread {
     bool adopted, seen;
     bool ours;             /* a profiler thread: remembered, never sampled */
     int64_t last_cpu;      /* CPU charged up to here                   */
+    int64_t tick_cpu;      /* its clock at the last CPU tick           */
     int64_t no_unwind_until; /* mono ns; INT64_MAX: blocks our signal  */
     int misses;            /* unanswered requests in a row             */
     int64_t ended_at;      /* mono ns it was found gone (0: alive)      */
@@ -131,6 +132,7 @@ static void candidate(pid_t tid)
         t->seen = true;
         /* Born under us: all of its CPU; else from now. */
         t->last_cpu = g_c.scanned ? 0 : cp_os_thread_cpu_ns(tid);
+        t->tick_cpu = 0;
         t->no_unwind_until = 0;
         t->misses = 0;
         t->ended_at = 0;
@@ -217,21 +219,25 @@ static void emit(pid_t tid, int64_t cpu_ns, const uintptr_t *pcs, int npcs, cp_r
     cp_metrics_add_taken(1);
 }
 
-static void sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
+/* Samples t when it used enough CPU; whether it ran since the last tick
+ * (a sixteenth of an interval). */
+static bool sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
 {
     int32_t tid = atomic_load(&t->tid);
     int64_t cpu = cp_os_thread_cpu_ns(tid);
     if (cpu < 0) { /* gone */
         ended(t, now);
-        return;
+        return false;
     }
     if (cpu < t->last_cpu) { /* the tid now names another thread */
         atomic_store(&t->tid, 0);
-        return;
+        return false;
     }
+    bool ran = t->tick_cpu > 0 && cpu - t->tick_cpu >= interval / 16;
+    t->tick_cpu = cpu;
     int64_t delta = cpu - t->last_cpu;
     if (delta < cp__pyn_min_cpu_ns(interval))
-        return; /* accumulates until it is worth a stack */
+        return ran; /* accumulates until it is worth a stack */
     static cp_pyn_sample ps; /* sampler thread only */
     bool got = false;
     if (now >= t->no_unwind_until) {
@@ -241,17 +247,19 @@ static void sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
          * answer; after a few misses in a row, or when the thread blocks
          * the signal, it is charged to a pseudo-frame. */
         if (!got && ++t->misses < MISSES_MAX)
-            return;
+            return ran;
         if (!got)
             t->no_unwind_until = now + RETRY_NS;
     }
     t->misses = 0;
     t->last_cpu = cpu;
     emit(tid, delta, ps.pcs, got ? ps.npcs : 0, ring);
+    return ran;
 }
 
-void cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
+bool cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
 {
+    bool ran = false;
     if (g_c.self == 0)
         g_c.self = (pid_t)syscall(SYS_gettid);
     if (now >= g_c.next_scan) {
@@ -260,7 +268,8 @@ void cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
     }
     for (size_t i = 0; i < MAX_CT; i++)
         if (atomic_load_explicit(&g_c.t[i].tid, memory_order_relaxed) != 0 && g_c.t[i].adopted && !g_c.t[i].ended_at)
-            sample(&g_c.t[i], now, interval_ns, ring);
+            ran |= sample(&g_c.t[i], now, interval_ns, ring);
+    return ran;
 }
 
 bool cp__cthreads_name(uint64_t tid, char *out, size_t n)

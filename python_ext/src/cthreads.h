@@ -19,8 +19,8 @@ void cp__cthreads_reset(void);
 /* One CPU tick: list the process's threads now and then, read the CPU
  * clocks of those that are neither Python threads nor the profiler's, and
  * for each that ran emit a sample (its CPU since the last reading, its
- * native stack) into ring. */
-void cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring);
+ * native stack) into ring. Whether any ran since the last tick. */
+bool cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring);
 
 /* Any thread: the name of native thread tid as sampled (its comm), into
  * out. False when tid is not one of them. */

@@ -366,6 +366,14 @@ static PyObject *m_native_stats(PyObject *self, PyObject *noargs)
     return PyUnicode_FromString(cp__pyn_stats_json());
 }
 
+static PyObject *m_sampler_stats(PyObject *self, PyObject *noargs)
+{
+    cp_sampler_counts c;
+    cp__sampler_counts(&c);
+    return Py_BuildValue("{s:K,s:K,s:K}", "ticks", (unsigned long long)c.ticks, "quiet_ticks",
+                         (unsigned long long)c.quiet_ticks, "kicks", (unsigned long long)c.kicks);
+}
+
 static PyObject *m_metrics(PyObject *self, PyObject *noargs)
 {
     cp_metrics m;
@@ -509,6 +517,7 @@ static PyMethodDef methods[] = {
     VARARGS("flush", m_flush, "flush(timeout_ms) -> bool"),
     NOARGS("is_running", m_is_running, "True while profiling."),
     NOARGS("native_stats", m_native_stats, "Native-stack counters (JSON): requests, timeouts, unwind stops."),
+    NOARGS("sampler_stats", m_sampler_stats, "Sampler counters: ticks, quiet_ticks, kicks."),
     NOARGS("in_main_interpreter", m_in_main_interpreter, "False in a sub-interpreter (never profiled)."),
     VARARGS("register_thread", m_register_thread, "register_thread(ident, native_id, name)"),
     VARARGS("set_hidden_files", m_set_hidden_files,

@@ -175,6 +175,21 @@ static void run(void (*fn)(uint32_t, void *), uint32_t v, bool timed, void *uc)
 
 static void handle_young(uint32_t v, void *uc);
 
+/* The sampler's sleep word while its ticks are far apart (NULL otherwise):
+ * a thread's CPU timer firing means it ran, so it wakes the sampler. */
+static _Atomic(_Atomic uint32_t *) g_kick;
+
+void cp__pyn_kick_on(_Atomic uint32_t *word) { atomic_store(&g_kick, word); }
+
+static void kick(void)
+{
+    _Atomic uint32_t *w = atomic_load(&g_kick);
+    uint32_t zero = 0;
+    /* 0 -> 2 only: 1 (stop) is never overwritten. */
+    if (w && atomic_compare_exchange_strong(w, &zero, 2u))
+        futex_wake(w);
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
@@ -183,6 +198,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     if (si->si_code == SI_TIMER && (magic == TMAGIC || magic == YMAGIC)) {
         run(magic == TMAGIC ? handle_timer : handle_young, tv & 0xFFFFFu,
             (atomic_fetch_add(&g_timed, 1) & (TIME_EVERY - 1)) == 0, uc);
+        kick();
     } else if (si->si_code == SI_QUEUE && si->si_pid == g_n.pid &&
                ((uint32_t)(uintptr_t)si->si_value.sival_ptr & 0xFFF00000u) == MAGIC) {
         uint32_t v = (uint32_t)(uintptr_t)si->si_value.sival_ptr;

@@ -13,6 +13,7 @@
 #ifndef CP_PYNATIVE_H
 #define CP_PYNATIVE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -127,6 +128,10 @@ bool cp__pyn_take(int idx, uint32_t *seq, cp_pyn_sample *out);
  * the time is still asked at every tick. */
 static inline int64_t cp__pyn_min_cpu_ns(int64_t interval_ns) { return interval_ns - interval_ns / 4; }
 
+/* Sampler thread: while word is set, every expiry of a thread's CPU timer
+ * (cp__pyn_timer_sync, young timers) moves *word from 0 to 2 and wakes a
+ * futex wait on it (the sampler's quiet mode, sampler.c); NULL: off. */
+void cp__pyn_kick_on(_Atomic uint32_t *word);
 /* Sampler thread, at each tick: the requests of one tick wait 20 ms in all
  * at most (one request: 20 ms). */
 void cp__pyn_tick_begin(void);

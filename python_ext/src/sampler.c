@@ -57,6 +57,8 @@
 #define MAX_THREADS 1024      /* tracked thread states; more are skipped  */
 #define NATIVE_CAP 4096       /* ident -> tid table (power of two)        */
 #define COALESCE_NS 1000000000LL /* idle wall time is emitted at least every 1 s */
+#define QUIET_TICKS 20           /* CPU ticks that found no thread running ... */
+#define QUIET_TICK_NS 50000000LL /* ... before ticks come this far apart      */
 #define GONE_SLOTS 64        /* threads reaped before their exit report */
 #define RING_SLOTS 4096      /* raw samples in flight; the resolver is kicked at a quarter */
 #define CODE_EPOCH_TICKS 10      /* walker's code cache lives this many ticks */
@@ -95,6 +97,7 @@ typedef struct tslot {
     int64_t born;               /* when its slot was made (from_start)     */
     bool run_seen;              /* a CPU tick found it running (cpu_destination) */
     uint32_t cap_seq;           /* its timer's capture last taken (native frames) */
+    int64_t tick_cpu;           /* its clock at the last CPU tick (quiet_update) */
 } tslot;
 
 /* A thread's last CPU clock reading, taken by the thread itself as it ends. */
@@ -108,7 +111,8 @@ typedef struct exitrep {
 typedef struct sampler {
     cp_sampler_opts o;
     pthread_t thr;
-    _Atomic uint32_t wake;      /* futex word: 1 = stop requested          */
+    _Atomic uint32_t wake;      /* futex word: 1 = stop requested, 2 = a
+                                 * thread ran while we were quiet (kick)   */
     atomic_bool stop, running, flush_req;
     cp_rawring ring;
     tslot *slots;
@@ -131,9 +135,15 @@ typedef struct sampler {
     bool *list_ok;
     uint8_t *ts_buf;            /* [MAX_THREADS * ts span], batched reads */
     _Atomic uint64_t skip[4];
-    /* CPU ticks so far, the first and the last: their mean gap */
-    uint64_t cpu_ticks;
-    int64_t cpu_tick_first, cpu_tick_last;
+    /* CPU ticks so far, and the gaps between ticks at the set interval
+     * (not quiet ones): their mean (cpu_tick_gap) */
+    uint64_t cpu_ticks, gaps;
+    int64_t gap_sum, cpu_tick_last;
+    /* Quiet mode (see quiet_update): ticks QUIET_TICK_NS apart while no
+     * thread runs; busy: this tick found one that ran */
+    bool quiet, busy;
+    uint32_t still_ticks;
+    _Atomic uint64_t n_ticks, n_quiet, n_kicks; /* cp__sampler_counts */
     int64_t unseen_cpu;         /* of short threads no tick found running (short_lived) */
     int64_t unseen_outside;     /* their C start-up and teardown (take_exit) */
     tslot young_slot;           /* a short thread's labels and captured stack (take_exit) */
@@ -598,6 +608,10 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     }
     int64_t delta = t->last_cpu >= 0 ? cpu - t->last_cpu : 0;
     t->hot = delta >= g_s.o.cpu_interval_ns / HOT_DIV;
+    /* Ran since the last tick (hot counts from the last charged reading,
+     * which a thread waiting for its timer's capture keeps). */
+    g_s.busy |= t->tick_cpu > 0 && cpu - t->tick_cpu >= g_s.o.cpu_interval_ns / HOT_DIV;
+    t->tick_cpu = cpu;
     /* Only a thread that ran is asked for its native stack: an idle one is
      * likely blocked, where a signal could cut a poll() short. One that
      * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU
@@ -607,6 +621,7 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * pool to take (see short_lived): such threads rarely live to use a
      * whole interval, and a pool nobody takes is lost. */
     bool young = !t->run_seen && t->from_start && now - t->born < cpu_tick_gap();
+    g_s.busy |= young;
     /* With young threads' own timers (young_caps), the pool goes to their
      * captures as they end, and a young thread's CPU is held meanwhile:
      * the sampler's ticks are not a fair draw of such threads' CPU (see
@@ -786,12 +801,13 @@ int cp__sampler_young_arm(uintptr_t ts, uint64_t thread_id)
     return cp__pyn_young_arm(ts, thread_id, g_s.o.max_frames);
 }
 
-/* Mean gap between CPU ticks so far (the interval until there are two). */
+/* Mean gap between CPU ticks so far, quiet ones apart (the interval until
+ * there are two). */
 static int64_t cpu_tick_gap(void)
 {
-    if (g_s.cpu_ticks < 2 || g_s.cpu_tick_last <= g_s.cpu_tick_first)
+    if (g_s.gaps == 0 || g_s.gap_sum <= 0)
         return g_s.o.cpu_interval_ns;
-    return (g_s.cpu_tick_last - g_s.cpu_tick_first) / (int64_t)(g_s.cpu_ticks - 1);
+    return g_s.gap_sum / (int64_t)g_s.gaps;
 }
 
 /* A thread that lives less than the mean gap between CPU ticks is read by
@@ -1196,8 +1212,10 @@ static void tick(unsigned what, int64_t now)
     }
     cp__aio_new_tick();
     if (what & 1) {
-        if (g_s.cpu_ticks++ == 0)
-            g_s.cpu_tick_first = now;
+        if (g_s.cpu_ticks++ > 0 && !g_s.quiet) {
+            g_s.gap_sum += now - g_s.cpu_tick_last;
+            g_s.gaps++;
+        }
         g_s.cpu_tick_last = now;
     }
     /* Objects loaded since the last tick (an extension just imported) must
@@ -1225,7 +1243,14 @@ static void tick(unsigned what, int64_t now)
             visit(t, &g_s.list_info[i], i, &c);
     }
     if (g_s.o.native && (what & 1))
-        cp__cthreads_tick(now, g_s.o.cpu_interval_ns, &g_s.ring);
+        g_s.busy |= cp__cthreads_tick(now, g_s.o.cpu_interval_ns, &g_s.ring);
+}
+
+void cp__sampler_counts(cp_sampler_counts *out)
+{
+    out->ticks = atomic_load(&g_s.n_ticks);
+    out->quiet_ticks = atomic_load(&g_s.n_quiet);
+    out->kicks = atomic_load(&g_s.n_kicks);
 }
 
 bool cp__sampler_is_python_tid(uint64_t tid)
@@ -1282,6 +1307,35 @@ static void sleep_until(int64_t wake)
     errno = saved;
 }
 
+/* Each wake-up costs tens of microseconds of CPU in a VM (~50 us here)
+ * before any sampling: at 100 per second an idle service paid ~1% of a
+ * core for nothing to see. So once QUIET_TICKS CPU ticks in a row found no
+ * thread that ran (none used a sixteenth of an interval, no young thread,
+ * no busy native thread), ticks come QUIET_TICK_NS apart, until one finds
+ * a thread running or a thread's own CPU timer fires (pynative.c kicks us
+ * awake through g_s.wake): any thread that ran since it was sampled has
+ * such a timer, firing at each interval of its CPU, whose capture takes
+ * the CPU where it went, as at the set interval. Wall time is the time
+ * between a thread's wall samples, so its totals are unchanged; a thread
+ * never sampled running has no timer and is found at the next quiet tick,
+ * its CPU held meanwhile as between any two ticks. Only with those timers
+ * (young_caps: native frames on, the default). */
+static bool quiet_update(unsigned what, bool kicked)
+{
+    if (!(what & 1))
+        return g_s.quiet;
+    if (kicked || g_s.busy || !young_caps())
+        g_s.still_ticks = 0;
+    else if (g_s.still_ticks < QUIET_TICKS)
+        g_s.still_ticks++;
+    bool quiet = g_s.still_ticks >= QUIET_TICKS;
+    if (quiet != g_s.quiet) {
+        g_s.quiet = quiet;
+        cp__pyn_kick_on(quiet ? &g_s.wake : NULL);
+    }
+    return quiet;
+}
+
 static void *run(void *arg)
 {
     (void)arg;
@@ -1297,16 +1351,32 @@ static void *run(void *arg)
             atomic_store(&g_s.flush_req, false);
         }
         int64_t now = mono_ns();
-        unsigned what = due(now, next);
+        uint32_t two = 2;
+        bool kicked = atomic_compare_exchange_strong(&g_s.wake, &two, 0u);
+        unsigned what = kicked ? (g_s.o.cpu ? 1u : 0u) | (g_s.o.wall ? 2u : 0u) : due(now, next);
         if (what) {
+            g_s.busy = false;
+            atomic_fetch_add_explicit(&g_s.n_ticks, 1, memory_order_relaxed);
+            if (g_s.quiet)
+                atomic_fetch_add_explicit(kicked ? &g_s.n_kicks : &g_s.n_quiet, 1, memory_order_relaxed);
             tick(what, now);
-            if (what & 1)
-                next[0] = now + jittered(g_s.o.cpu_interval_ns, &rng);
-            if (what & 2)
-                next[1] = now + jittered(g_s.o.wall_interval_ns, &rng);
+            if (quiet_update(what, kicked)) {
+                /* One wake-up for both kinds, as far apart as their
+                 * intervals if those are longer. */
+                int64_t q = QUIET_TICK_NS;
+                q = g_s.o.cpu_interval_ns > q ? g_s.o.cpu_interval_ns : q;
+                q = g_s.o.wall_interval_ns > q ? g_s.o.wall_interval_ns : q;
+                next[0] = next[1] = now + jittered(q, &rng);
+            } else {
+                if (what & 1)
+                    next[0] = now + jittered(g_s.o.cpu_interval_ns, &rng);
+                if (what & 2)
+                    next[1] = now + jittered(g_s.o.wall_interval_ns, &rng);
+            }
         }
         sleep_until(next_wake(next));
     }
+    cp__pyn_kick_on(NULL);
     take_exits();
     cp_thread_unregister_self();
     return NULL;
@@ -1349,12 +1419,16 @@ static void reset_tables(void)
     }
     atomic_store(&g_s.ring.head, 0);
     atomic_store(&g_s.ring.tail, 0);
+    atomic_store(&g_s.ring.base, 0);
     g_s.nlist = 0;
     g_s.list_head = 0;
     g_s.walks = g_s.last_walk_gen = 0;
     g_s.starting = false;
-    g_s.cpu_ticks = 0;
-    g_s.cpu_tick_first = g_s.cpu_tick_last = 0;
+    g_s.cpu_ticks = g_s.gaps = 0;
+    g_s.gap_sum = g_s.cpu_tick_last = 0;
+    g_s.quiet = g_s.busy = false;
+    g_s.still_ticks = 0;
+    cp__pyn_kick_on(NULL);
     g_s.unseen_cpu = g_s.unseen_outside = 0;
     atomic_store(&g_s.exit_head, 0);
     atomic_store(&g_s.exit_tail, 0);

@@ -33,6 +33,14 @@ void cp__sampler_free(void);
  * waits for it up to wait_ms (any thread but the sampler's). */
 void cp__sampler_flush_pending(int64_t wait_ms);
 
+/* Counters since load (any thread): the sampler's ticks, those taken in
+ * quiet mode (no thread ran: ticks QUIET_TICK_NS apart, see sampler.c),
+ * and the quiet sleeps a thread's CPU timer cut short. */
+typedef struct cp_sampler_counts {
+    uint64_t ticks, quiet_ticks, kicks;
+} cp_sampler_counts;
+void cp__sampler_counts(cp_sampler_counts *out);
+
 /* In a forked child: the thread no longer exists; drop its state without
  * joining (its memory is reused by the next start). */
 void cp__sampler_forget(void);

@@ -94,6 +94,76 @@ def case_cpu_ratio(t):
     t.check(68 <= pct <= 82, "heavy got %.1f%% of heavy+light CPU, expected 75 +- 7", pct)
 
 
+def case_idle_bursts(t):
+    """A service idle most of the time: the sampler's ticks come 50 ms apart
+    once no thread has run for 20 ticks (its own wake-ups cost more than
+    sampling an idle process), and a thread's CPU timer wakes it when one
+    runs. Bursts of work after idle spells must still be charged where they
+    ran, in full, and each thread's wall time must stay whole. Two threads
+    (the main one and a worker, half a period apart) alternate 0.6 s asleep
+    with ~50 ms of work split 3:1 between heavy() and light() (called alike
+    often, in random order), so that the sampler is quiet when most bursts
+    begin."""
+    t.write("prog.py", prog("""
+        import json, random, threading, time
+        def heavy():
+            return work(30000)
+        def light():
+            return work(10000)
+        spent, calls = {}, {"heavy": 0.0, "light": 0.0}
+        def bursts(name, rounds, phase):
+            t0, c0, busy = time.monotonic(), time.thread_time(), 0.0
+            time.sleep(phase)
+            for _ in range(rounds):
+                time.sleep(0.6)
+                b0 = time.thread_time()
+                end = b0 + 0.05
+                while time.thread_time() < end:
+                    # In random order: a fixed heavy-light cycle aliases
+                    # with the 2 ms CPU timers over 16 short bursts.
+                    fn = heavy if random.random() < 0.5 else light
+                    f0 = time.thread_time()
+                    fn()
+                    calls[fn.__name__] += time.thread_time() - f0
+                busy += time.thread_time() - b0
+            spent[name] = (busy, time.thread_time() - c0, time.monotonic() - t0)
+        # Idle for 1.5 s first: the sampler goes quiet.
+        s0 = contprof._c.sampler_stats()
+        time.sleep(1.5)
+        s1 = contprof._c.sampler_stats()
+        w = threading.Thread(target=bursts, args=("worker", 8, 0.3), name="worker")
+        w.start()
+        bursts("MainThread", 8, 0.0)
+        w.join()
+        s2 = contprof._c.sampler_stats()
+        contprof.stop()
+        json.dump({"spent": spent, "calls": calls, "idle": [s1[k] - s0[k] for k in ("ticks", "quiet_ticks")],
+                   "kicks": s2["kicks"] - s1["kicks"]}, open("truth.json", "w"))
+    """, ", cpu_interval_us=2000", work=True))
+    t.run(["prog.py"], timeout=120)
+    truth = json.load(open(os.path.join(t.tmp, "truth.json")))
+    m = t.prof()
+    ticks, quiet = truth["idle"]
+    t.note("1.5 s idle: %d ticks, %d of them quiet; %d kicks in the bursts", ticks, quiet, truth["kicks"])
+    # 500 ticks/s until quiet (20 ticks), then ~20/s: ~50; 750 without
+    # quiet mode. Samples every 2 ms of CPU: ~400 in the bursts.
+    t.check(quiet >= 10 and ticks <= 90, "the idle sampler did not slow down: %d ticks, %d quiet", ticks, quiet)
+    t.check(truth["kicks"] >= 1, "no burst woke the quiet sampler")
+    pct, a, b = share(m, "cpu-time", "heavy", "light", inclusive=True)
+    busy = sum(v[0] for v in truth["spent"].values())
+    calls = truth["calls"]
+    true_pct = 100.0 * calls["heavy"] / (calls["heavy"] + calls["light"])
+    t.note("heavy %.1f%% of heavy+light CPU (timed %.1f%%); heavy+light %.3f s, bursts timed %.3f s", pct,
+           true_pct, (a + b) / 1e9, busy)
+    t.check(abs(pct - true_pct) <= 8, "heavy got %.1f%% of heavy+light CPU, timed %.1f%%", pct, true_pct)
+    t.check(abs((a + b) / 1e9 - busy) <= 0.2 * busy, "bursts recorded %.3f s of CPU, timed %.3f s", (a + b) / 1e9, busy)
+    for name, (_, cpu, wall) in truth["spent"].items():
+        is_t = lambda st, lab, name=name: lab.get("thread name") == name
+        c, w = m.total("cpu-time", where=is_t) / 1e9, m.total("wall-time", where=is_t) / 1e9
+        t.note("%s: CPU %.3f s of %.3f s, wall %.2f s of %.2f s", name, c, cpu, w, wall)
+        t.check(w >= 0.9 * wall, "%s: wall %.2f s recorded of %.2f s", name, w, wall)
+
+
 def case_cpu_then_wait(t):
     """Threads that compute a little and then block (sleep, recv): their
     CPU belongs to the computing code, not to the call they wait in, where
