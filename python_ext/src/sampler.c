@@ -23,6 +23,7 @@
  * top frame together with the ranges its frames occupied at its last walk
  * (pywalk's hint), so a thread whose frames stayed in place costs one
  * syscall; a thread whose CPU clock did not move costs no read at all.
+ * While no thread runs, ticks come 50 ms apart (quiet mode, quiet_update).
  * Nothing here mallocs, locks against Python, or sends signals; the thread
  * sleeps on a futex, so it holds no file descriptor.
  */
@@ -1313,13 +1314,13 @@ static void sleep_until(int64_t wake)
  * thread that ran (none used a sixteenth of an interval, no young thread,
  * no busy native thread), ticks come QUIET_TICK_NS apart, until one finds
  * a thread running or a thread's own CPU timer fires (pynative.c kicks us
- * awake through g_s.wake): any thread that ran since it was sampled has
- * such a timer, firing at each interval of its CPU, whose capture takes
- * the CPU where it went, as at the set interval. Wall time is the time
- * between a thread's wall samples, so its totals are unchanged; a thread
- * never sampled running has no timer and is found at the next quiet tick,
- * its CPU held meanwhile as between any two ticks. Only with those timers
- * (young_caps: native frames on, the default). */
+ * awake through g_s.wake): a thread once sampled running, and every young
+ * thread, has such a timer, firing at each interval of its CPU, whose
+ * capture takes the CPU where it went, as at the set interval. Wall time
+ * is the time between a thread's wall samples, so its totals are
+ * unchanged. A thread never sampled running has no timer: it is found at
+ * the next quiet tick, its CPU held meanwhile as between any two ticks.
+ * Only with those timers (young_caps: native frames on, the default). */
 static bool quiet_update(unsigned what, bool kicked)
 {
     if (!(what & 1))
