@@ -30,6 +30,10 @@
 #include "unwind.h"
 
 enum { PC_CACHE = 1 << 16, MAX_NAMES = 1 << 18, NAME_MAX_BYTES = 1024 };
+/* Both tables start this small and double at half full up to their cap:
+ * entries land by hash on any page, so a table allocated at its cap soon
+ * has every page resident (3.5 MB) however few entries it holds. */
+enum { TABLE_START = 1 << 10 };
 
 typedef struct sym {
     uintptr_t addr, size; /* link-time addresses */
@@ -52,10 +56,10 @@ typedef struct pc_entry {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static elf_syms *g_objs;  /* indexed by module id, grown with it */
 static size_t g_nobjs;
-static pc_entry *g_cache;
-static size_t g_cached;
-static char **g_names;    /* open-addressing intern table of MAX_NAMES */
-static size_t g_nnames;
+static pc_entry *g_cache; /* open addressing, g_cache_cap slots (<= PC_CACHE) */
+static size_t g_cache_cap, g_cached;
+static char **g_names;    /* open-addressing intern table, g_names_cap slots (<= MAX_NAMES) */
+static size_t g_names_cap, g_nnames;
 static uint64_t g_cache_full;
 
 /* ---- reading an object's symbols ---------------------------------------- */
@@ -305,14 +309,37 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
+/* Double the intern table (or make it); false at the cap or out of memory. */
+static bool names_grow(void)
+{
+    size_t cap = g_names_cap ? 2 * g_names_cap : TABLE_START;
+    char **t = cap <= MAX_NAMES ? calloc(cap, sizeof *t) : NULL;
+    if (t == NULL)
+        return false;
+    for (size_t k = 0; k < g_names_cap; k++) {
+        if (g_names[k] == NULL)
+            continue;
+        size_t i = hash_str(g_names[k]) & (cap - 1);
+        while (t[i] != NULL)
+            i = (i + 1) & (cap - 1);
+        t[i] = g_names[k];
+    }
+    free(g_names);
+    g_names = t;
+    g_names_cap = cap;
+    return true;
+}
+
 /* A never-freed copy of s, or NULL past the cap. */
 static const char *intern(const char *s)
 {
-    if (g_names == NULL && (g_names = calloc(MAX_NAMES, sizeof *g_names)) == NULL)
+    if (g_names == NULL && !names_grow())
         return NULL;
-    for (size_t i = hash_str(s) & (MAX_NAMES - 1);; i = (i + 1) & (MAX_NAMES - 1)) {
+    for (size_t i = hash_str(s) & (g_names_cap - 1);; i = (i + 1) & (g_names_cap - 1)) {
         if (g_names[i] == NULL) {
-            if (g_nnames >= MAX_NAMES / 2 || (g_names[i] = strdup(s)) == NULL)
+            if (g_nnames >= g_names_cap / 2)
+                return names_grow() ? intern(s) : NULL;
+            if ((g_names[i] = strdup(s)) == NULL)
                 return NULL;
             g_nnames++;
             return g_names[i];
@@ -418,6 +445,30 @@ static void resolve(uintptr_t pc, pc_entry *e)
     e->name = o != NULL ? function_name(o, pc - bias, bias, path) : "[native]";
 }
 
+static pc_entry *cache_slot(uintptr_t key)
+{
+    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 40) & (g_cache_cap - 1);
+    while (g_cache[i].pc != 0 && g_cache[i].pc != key)
+        i = (i + 1) & (g_cache_cap - 1);
+    return &g_cache[i];
+}
+
+/* Double the pc cache (or make it); false at the cap or out of memory. */
+static bool cache_grow(void)
+{
+    size_t old_cap = g_cache_cap, cap = old_cap ? 2 * old_cap : TABLE_START;
+    pc_entry *t = cap <= PC_CACHE ? calloc(cap, sizeof *t) : NULL, *old = g_cache;
+    if (t == NULL)
+        return false;
+    g_cache = t;
+    g_cache_cap = cap;
+    for (size_t k = 0; k < old_cap; k++)
+        if (old[k].pc != 0)
+            *cache_slot(old[k].pc) = old[k];
+    free(old);
+    return true;
+}
+
 void cp_native_symbolize(uintptr_t pc, bool return_address, cp_frame *out)
 {
     uintptr_t key = return_address && pc > 0 ? pc - 1 : pc;
@@ -425,18 +476,19 @@ void cp_native_symbolize(uintptr_t pc, bool return_address, cp_frame *out)
 
     pthread_mutex_lock(&g_lock);
     if (g_cache == NULL)
-        g_cache = calloc(PC_CACHE, sizeof *g_cache);
+        cache_grow();
     pc_entry *e = &tmp;
     if (g_cache != NULL) {
-        size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 48) & (PC_CACHE - 1);
-        while (g_cache[i].pc != 0 && g_cache[i].pc != key)
-            i = (i + 1) & (PC_CACHE - 1);
-        e = &g_cache[i];
-        if (e->pc == 0 && g_cached >= PC_CACHE / 2) { /* full: start over */
-            memset(g_cache, 0, PC_CACHE * sizeof *g_cache);
-            g_cached = 0;
-            g_cache_full++;
-            e = &tmp;
+        e = cache_slot(key);
+        if (e->pc == 0 && g_cached >= g_cache_cap / 2) {
+            if (cache_grow()) {
+                e = cache_slot(key);
+            } else { /* at the cap: start over */
+                memset(g_cache, 0, g_cache_cap * sizeof *g_cache);
+                g_cached = 0;
+                g_cache_full++;
+                e = &tmp;
+            }
         }
     }
     if (e->pc != key) {

@@ -243,6 +243,42 @@ static void test_segment_extent(void **state)
     assert_false(cp_native_segment_extent((uintptr_t)&lo, &lo, &hi));
 }
 
+/* The symbol tables start small and grow: 20,000 pcs across libc's code
+ * (thousands of functions) name the same after every growth, with one
+ * pointer per distinct name. */
+static void test_symbol_tables_grow(void **state)
+{
+    enum { N = 20000 };
+    static const char *first[N];
+    uintptr_t lo = 0, hi = 0;
+    cp_native_stats st0, st1;
+    cp_frame f;
+
+    (void)state;
+    install();
+    assert_true(cp_native_segment_extent((uintptr_t)memcpy, &lo, &hi));
+    uintptr_t step = (hi - lo) / N > 0 ? (hi - lo) / N : 1;
+    cp_native_stats_get(&st0);
+    for (size_t i = 0; i < N; i++) {
+        cp_native_symbolize(lo + i * step, false, &f);
+        assert_non_null(f.name);
+        first[i] = f.name;
+    }
+    cp_native_stats_get(&st1);
+    assert_true(st1.symbols_cached >= st0.symbols_cached + N / 2); /* grown, not started over */
+    assert_int_equal(st1.symbol_cache_full, st0.symbol_cache_full);
+    size_t distinct = 0;
+    for (size_t i = 0; i < N; i++) {
+        cp_native_symbolize(lo + i * step, false, &f);
+        assert_ptr_equal(f.name, first[i]);
+        distinct += i == 0 || strcmp(first[i], first[i - 1]) != 0;
+        /* equal names are one pointer (interned), across growth */
+        if (i > 0 && strcmp(first[i], first[i - 1]) == 0)
+            assert_ptr_equal(first[i], first[i - 1]);
+    }
+    assert_true(distinct > 1024); /* more names than the intern table's first size */
+}
+
 /* ---- libz under compress2 ----------------------------------------------- */
 
 static void *zlib_main(void *arg)
@@ -591,6 +627,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_known_chain),
         cmocka_unit_test(test_unwind_until),
         cmocka_unit_test(test_segment_extent),
+        cmocka_unit_test(test_symbol_tables_grow),
         cmocka_unit_test(test_libz_frames),
         cmocka_unit_test(test_fast_matches_libunwind),
         cmocka_unit_test(test_stops_at_unknown_code),
