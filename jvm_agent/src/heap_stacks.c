@@ -3,8 +3,10 @@
  *
  * Frames are compared by their string pointers: every string a frame holds
  * comes from a cache that gives one pointer per distinct value. The table is
- * open-addressed with room for twice the node cap, allocated once (untouched
- * pages cost nothing); nodes come from blocks that are never freed.
+ * open-addressed; it starts small and doubles at half full, up to twice the
+ * node cap (nodes land by hash on any page, so a table allocated at full
+ * size soon has all of its 4 MB resident); nodes come from blocks that are
+ * never freed.
  */
 #include "heap_stacks.h"
 
@@ -17,10 +19,10 @@ struct cp__heap_node {
     cp_frame frame;
 };
 
-enum { NODES_PER_BLOCK = 1024 };
+enum { NODES_PER_BLOCK = 1024, TABLE_START = 1 << 12 };
 
 static const cp__heap_node **g_table; /* resolver only */
-static size_t g_mask, g_max_nodes;
+static size_t g_mask, g_max_nodes, g_table_max;
 static atomic_size_t g_nodes;
 static cp__heap_node *g_block;        /* current block, resolver only */
 static size_t g_block_used = NODES_PER_BLOCK;
@@ -31,6 +33,8 @@ int cp__heap_stacks_init(size_t max_nodes)
 
     while (n < 2 * max_nodes)
         n *= 2;
+    g_table_max = n;
+    n = n < TABLE_START ? n : TABLE_START;
     if ((g_table = calloc(n, sizeof *g_table)) == NULL)
         return CP_ENOMEM;
     g_mask = n - 1;
@@ -74,16 +78,45 @@ static cp__heap_node *new_node(void)
     return &g_block[g_block_used++];
 }
 
+/* Double the table while it is at least half full and below its size for
+ * the node cap; false if that needs memory there is none of. */
+static bool table_room(void)
+{
+    size_t cap = g_mask + 1;
+    if (2 * atomic_load(&g_nodes) < cap || cap >= g_table_max)
+        return true;
+    const cp__heap_node **t = calloc(2 * cap, sizeof *t);
+    if (t == NULL)
+        return false;
+    for (size_t k = 0; k < cap; k++) {
+        const cp__heap_node *n = g_table[k];
+        if (n == NULL)
+            continue;
+        size_t i = node_hash(n->parent, &n->frame) & (2 * cap - 1);
+        while (t[i] != NULL)
+            i = (i + 1) & (2 * cap - 1);
+        t[i] = n;
+    }
+    free((void *)g_table);
+    g_table = t;
+    g_mask = 2 * cap - 1;
+    return true;
+}
+
 /* The node for (parent, f), inserted if new; NULL at the cap. */
 static const cp__heap_node *child(const cp__heap_node *parent, const cp_frame *f)
 {
-    size_t i = node_hash(parent, f) & g_mask;
+    uint64_t h = node_hash(parent, f);
+    size_t i = h & g_mask;
 
     for (; g_table[i] != NULL; i = (i + 1) & g_mask)
         if (same(g_table[i], parent, f))
             return g_table[i];
-    if (atomic_load(&g_nodes) >= g_max_nodes)
+    if (atomic_load(&g_nodes) >= g_max_nodes || !table_room())
         return NULL;
+    i = h & g_mask; /* the table may have grown */
+    while (g_table[i] != NULL)
+        i = (i + 1) & g_mask;
     cp__heap_node *n = new_node();
     if (n == NULL)
         return NULL;

@@ -15,6 +15,7 @@
 #include "agct.h"
 #include "call_trace_store.h"
 #include "contprof.h"
+#include "heap_stacks.h"
 #include "method_resolver.h"
 #include "sampling_signal.h"
 
@@ -176,6 +177,38 @@ static void store_rules(void **state)
     assert_null(cp__store_reserve());
 }
 
+/* The live-heap stack tree's index starts small and grows: 20,000 distinct
+ * stacks sharing their two outer frames come back as the same nodes, with
+ * their frames, after every growth. */
+static void heap_stacks_grow(void **state)
+{
+    enum { N = 20000 };
+    static char names[N][16];
+    static const cp__heap_node *leaf[N];
+    cp_frame frames[3] = {{"leaf", NULL, NULL, 0, CP_FRAME_JAVA_COMPILED, NULL}, {"mid", NULL, NULL, 7, CP_FRAME_JAVA_COMPILED, NULL},
+                          {"main", NULL, NULL, 1, CP_FRAME_JAVA_INTERPRETED, NULL}};
+    cp_frame out[4];
+
+    (void)state;
+    assert_int_equal(cp__heap_stacks_init(1 << 16), CP_OK);
+    size_t before = cp__heap_stacks_count();
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "f%d", i);
+        frames[0].name = names[i];
+        assert_non_null(leaf[i] = cp__heap_stacks_intern(frames, 3));
+    }
+    assert_int_equal(cp__heap_stacks_count() - before, N + 2);
+    for (int i = 0; i < N; i++) {
+        frames[0].name = names[i];
+        assert_ptr_equal(cp__heap_stacks_intern(frames, 3), leaf[i]);
+        assert_int_equal(cp__heap_stacks_get(leaf[i], out, 4), 3);
+        assert_ptr_equal(out[0].name, names[i]);
+        assert_ptr_equal(out[1].name, frames[1].name);
+        assert_int_equal(out[2].line, 1);
+    }
+    assert_int_equal(cp__heap_stacks_count() - before, N + 2);
+}
+
 /* A JVMTI that knows no method: every lookup fails, as for an unloaded
  * class, so each id gets its own "[unknown]" cache entry. */
 static jvmtiError JNICALL no_class(jvmtiEnv *e, jmethodID m, jclass *k)
@@ -220,7 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(class_names), cmocka_unit_test(agct_names), cmocka_unit_test(generated_names),
         cmocka_unit_test(interning),   cmocka_unit_test(line_lookup),
-        cmocka_unit_test(signal_names), cmocka_unit_test(store_rules),
+        cmocka_unit_test(signal_names), cmocka_unit_test(store_rules), cmocka_unit_test(heap_stacks_grow),
         cmocka_unit_test(method_cache_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
