@@ -185,7 +185,8 @@ static void heap_stacks_grow(void **state)
     enum { N = 20000 };
     static char names[N][16];
     static const cp__heap_node *leaf[N];
-    cp_frame frames[3] = {{"leaf", NULL, NULL, 0, CP_FRAME_JAVA_COMPILED, NULL}, {"mid", NULL, NULL, 7, CP_FRAME_JAVA_COMPILED, NULL},
+    cp_frame frames[3] = {{"leaf", NULL, NULL, 0, CP_FRAME_JAVA_COMPILED, NULL},
+                          {"mid", NULL, NULL, 7, CP_FRAME_JAVA_COMPILED, NULL},
                           {"main", NULL, NULL, 1, CP_FRAME_JAVA_INTERPRETED, NULL}};
     cp_frame out[4];
 
