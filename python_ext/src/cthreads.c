@@ -220,7 +220,7 @@ static void emit(pid_t tid, int64_t cpu_ns, const uintptr_t *pcs, int npcs, cp_r
 }
 
 /* Samples t when it used enough CPU; whether it ran since the last tick
- * (a sixteenth of an interval). */
+ * (cp__ran_since_tick). */
 static bool sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
 {
     int32_t tid = atomic_load(&t->tid);
@@ -233,8 +233,7 @@ static bool sample(cthread *t, int64_t now, int64_t interval, cp_rawring *ring)
         atomic_store(&t->tid, 0);
         return false;
     }
-    bool ran = t->tick_cpu > 0 && cpu - t->tick_cpu >= interval / 16;
-    t->tick_cpu = cpu;
+    bool ran = cp__ran_since_tick(&t->tick_cpu, cpu, interval);
     int64_t delta = cpu - t->last_cpu;
     if (delta < cp__pyn_min_cpu_ns(interval))
         return ran; /* accumulates until it is worth a stack */

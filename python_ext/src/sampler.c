@@ -66,7 +66,6 @@
 #define CODE_EPOCH_NS 1000000000LL /* and at most this long: well within codekeep's KEEP */
 #define FULL_WALK_TICKS 50       /* re-walk the thread list at least this often */
 #define CPU_CHECKS_MAX 16        /* idle threads' CPU clocks read per tick   */
-#define HOT_DIV 16               /* "ran": used > interval/HOT_DIV of CPU    */
 #define WALK_STEPS_MAX (4 * MAX_THREADS) /* list entries visited per walk */
 #define EXIT_SLOTS 512           /* exit reports in flight (power of two)    */
 #define HOLD_MAX_NS 4000000000LL /* CPU of a waiting thread is held at most this long */
@@ -74,7 +73,7 @@
 
 typedef struct tslot {
     uintptr_t ts;               /* 0 = free slot                           */
-    bool hot;                   /* ran (see HOT_DIV) when last checked     */
+    bool hot;                   /* ran (see CP_HOT_DIV) when last checked  */
     bool exited;                /* final CPU taken from its exit report    */
     bool report_due;            /* unlisted once: its exit report may follow */
     uint64_t thread_id, native_id, seen_gen;
@@ -608,11 +607,10 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
         return;
     }
     int64_t delta = t->last_cpu >= 0 ? cpu - t->last_cpu : 0;
-    t->hot = delta >= g_s.o.cpu_interval_ns / HOT_DIV;
+    t->hot = delta >= g_s.o.cpu_interval_ns / CP_HOT_DIV;
     /* Ran since the last tick (hot counts from the last charged reading,
      * which a thread waiting for its timer's capture keeps). */
-    g_s.busy |= t->tick_cpu > 0 && cpu - t->tick_cpu >= g_s.o.cpu_interval_ns / HOT_DIV;
-    t->tick_cpu = cpu;
+    g_s.busy |= cp__ran_since_tick(&t->tick_cpu, cpu, g_s.o.cpu_interval_ns);
     /* Only a thread that ran is asked for its native stack: an idle one is
      * likely blocked, where a signal could cut a poll() short. One that
      * ran less than cp__pyn_min_cpu_ns keeps its clock reading: the CPU

@@ -36,6 +36,19 @@ void cp__sampler_flush_pending(int64_t wait_ms);
 /* Counters since load (any thread): the sampler's ticks, those taken in
  * quiet mode (no thread ran: ticks QUIET_TICK_NS apart, see sampler.c),
  * and the quiet sleeps a thread's CPU timer cut short. */
+/* A thread "ran" when it used more than 1/CP_HOT_DIV of an interval. */
+#define CP_HOT_DIV 16
+
+/* Sampler thread: whether a thread whose CPU clock now reads cpu ran since
+ * the last CPU tick, whose reading *tick_cpu holds (0: none yet); *tick_cpu
+ * becomes cpu. Quiet mode (sampler.c) asks it of every thread it reads. */
+static inline bool cp__ran_since_tick(int64_t *tick_cpu, int64_t cpu, int64_t interval_ns)
+{
+    bool ran = *tick_cpu > 0 && cpu - *tick_cpu >= interval_ns / CP_HOT_DIV;
+    *tick_cpu = cpu;
+    return ran;
+}
+
 typedef struct cp_sampler_counts {
     uint64_t ticks, quiet_ticks, kicks;
 } cp_sampler_counts;
