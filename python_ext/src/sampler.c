@@ -83,8 +83,12 @@ typedef struct tslot {
     bool stack_valid;
     bool moving;                /* the top moved at the last refresh       */
     cp_walkhint hint;           /* where its frames were at the last walk  */
-    int64_t stack_cpu;          /* CPU clock read just before the stack was
-                                 * last made current; -1 = unknown        */
+    int64_t stack_cpu;          /* its CPU clock when the cached stack was
+                                 * known to be current; -1 = unknown      */
+    int64_t clk, clk_before;    /* its last CPU clock reading (at tick
+                                 * clk_gen) and the last one of an earlier
+                                 * tick (see read_clock); -1 = none        */
+    uint64_t clk_gen;
     uint64_t cpu_gen;           /* tick whose clock reading last_cpu is    */
     bool in_gen;                /* the cached stack runs a generator/coroutine */
     uint32_t nframes, omitted;
@@ -417,7 +421,35 @@ static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t 
     return ngens > 0;
 }
 
-/* Bring t's cached stack up to date from top (see refresh_stack). */
+/* t's CPU clock now (-1 when it cannot be read), remembered for
+ * current_at. */
+static int64_t read_clock(tslot *t)
+{
+    int64_t v = thread_cpu_ns(t->native_id);
+    if (t->clk_gen != g_s.gen) {
+        t->clk_before = t->clk;
+        t->clk_gen = g_s.gen;
+    }
+    t->clk = v;
+    return v;
+}
+
+/* A tick reads the thread states it walks from at its start, before it
+ * reads any thread's clock. So a walk shows the thread as it is at clock
+ * value cpu only if the thread had that clock before this tick (it has
+ * not run since): otherwise it may have run on after its state was read,
+ * into a call and then to sleep, and a stack taken as current at cpu
+ * would stay on the frame it left for as long as it sleeps (3.11: a
+ * thread's whole sleep charged to Thread.run). Such a walk's stack is
+ * used, and is made current by the next look (-1). */
+static int64_t current_at(const tslot *t, int64_t cpu)
+{
+    int64_t before = t->clk_gen == g_s.gen ? t->clk_before : t->clk;
+    return cpu >= 0 && cpu == before ? cpu : -1;
+}
+
+/* Bring t's cached stack up to date from top (see refresh_stack); cpu is
+ * the clock value it is then current at (current_at). */
 static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
 {
     cp_topinfo now = {0, 0};
@@ -460,13 +492,13 @@ static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
  * there one frame address at one instruction is reached from different
  * callers in turn (each asyncio task's step calls the same helpers on the
  * same data-stack addresses). cpu is this thread's clock as read this tick
- * (-1 when not read). */
+ * (read_clock; -1 when not read). */
 static void refresh_stack(tslot *t, const cp_tsinfo *ti, int64_t cpu)
 {
     if (t->stack_valid && cpu >= 0 && cpu == t->stack_cpu)
         return;
     /* One read: the top frame's locator and where the frames were. */
-    walk_from(t, cp__walk_prefetch(ti, &t->hint), cpu);
+    walk_from(t, cp__walk_prefetch(ti, &t->hint), current_at(t, cpu));
     cp__walk_hint_save(&t->hint);
 }
 
@@ -492,11 +524,12 @@ static void refresh_native(tslot *t, const cp_tsinfo *ti, int64_t cpu)
         refresh_stack(t, ti, cpu);
         return;
     }
-    use_native(t, ps, cpu);
+    use_native(t, ps, cpu); /* answered after cpu was read: current at it */
 }
 
 /* Make a thread's own report (a request's answer or its timer's capture)
- * its current stack. */
+ * its current stack; cpu is the clock value it is current at (-1: not
+ * known, as for a capture its timer made before the clock was read). */
 static void use_native(tslot *t, const cp_pyn_sample *ps, int64_t cpu)
 {
     uint32_t n, omitted = ps->py_omitted;
@@ -597,7 +630,7 @@ static bool has_python_frame(const tslot *t)
 
 static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
 {
-    int64_t cpu = thread_cpu_ns(t->native_id);
+    int64_t cpu = read_clock(t);
     if (cpu < 0)
         return;
     if (t->last_cpu > 0 && cpu < t->last_cpu) {
@@ -643,6 +676,14 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !pool_waits)
         return;
     int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
+    /* A capture is where the thread was when its timer expired, a draw
+     * from its running time; a wall sample needs where it is now, a draw
+     * from its wall time. Only for a thread that ran (nearly) all the time
+     * since the last reading are they the same draw: for one that ran and
+     * then slept, wall ticks taking the capture charged the work ~one
+     * tick's wall per burst (24 threads working 5 ms per 55 ms: 14% of
+     * their sleep went to the work). Others are walked for the wall. */
+    bool throughout = elapsed > 0 && 8 * delta >= 7 * elapsed;
     t->last_cpu = cpu;
     t->cpu_gen = g_s.gen;
     t->cpu_at = now;
@@ -698,12 +739,12 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     if (young && !got && cp__ts_read(t->ts, false, &now_ti) && now_ti.thread_id == t->thread_id)
         ti = &now_ti;
     if (got)
-        use_native(t, cap, cpu);
+        use_native(t, cap, -1);
     else if (native && !timed)
         refresh_native(t, ti, cpu);
     else
         refresh_stack(t, ti, cpu);
-    *fresh = true;
+    *fresh = !got || throughout;
     /* Not in its start-up or teardown, where it holds the GIL with no
      * Python frame (3.12 put 7% of a thread-per-request server's handlers'
      * CPU on [no Python frame] so): the pool is its Python code's. */
@@ -728,7 +769,7 @@ static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
     if (!fresh) {
         /* The clock only tells whether the thread ran since the last
          * refresh; CPU time is charged by sample_cpu alone. */
-        int64_t cpu = t->cpu_gen == g_s.gen ? t->last_cpu : thread_cpu_ns(t->native_id);
+        int64_t cpu = t->cpu_gen == g_s.gen ? t->last_cpu : read_clock(t);
         refresh_stack(t, ti, cpu);
     }
     if (t->nframes == 0)
@@ -762,7 +803,7 @@ static tslot *slot_for(const cp_tsinfo *ti, uintptr_t ts, int64_t now, bool is_n
     /* A new thread is read at the next CPU tick (take_exit relies on it). */
     free_slot->from_start = free_slot->hot = is_new;
     free_slot->born = now;
-    free_slot->stack_cpu = -1;
+    free_slot->stack_cpu = free_slot->clk = free_slot->clk_before = -1;
     free_slot->last_wall = now;
     return free_slot;
 }
@@ -1018,7 +1059,7 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
             settle(t);
             gone_note(t);
             t->stack_valid = false;
-            t->stack_cpu = -1;
+            t->stack_cpu = t->clk = t->clk_before = -1;
             t->top = 0;
             t->hot = false;
             t->exited = false;

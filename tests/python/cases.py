@@ -432,6 +432,57 @@ def case_wall_sleep_names(t):
     t.check(len(ids) >= 2, "native ids missing: %s", ids)
 
 
+def case_wall_work_then_sleep(t):
+    """24 threads, each in turn working 2-6 ms and sleeping 30-70 ms in
+    nap(), time themselves: the wall time the profile puts on nap() must be
+    what they slept. A thread's own CPU-timer capture shows where it was
+    when its timer expired; taken as where it was at the wall tick, ~a tick
+    of each sleep went to work() (14% of nap's wall, native frames on), and
+    a capture kept as current after the thread had gone to sleep held a
+    whole sleep there (3.11 CI: a thread's 1.5 s sleep on Thread.run)."""
+    t.write("prog.py", prog("""
+        import threading, time, json, random
+        truth = {"nap": 0.0, "busy": 0.0}
+        lock = threading.Lock()
+        def nap(d):
+            time.sleep(d)
+        def worker(seed):
+            rnd = random.Random(seed)
+            end = time.monotonic() + 3.0
+            tn = tb = 0.0
+            while time.monotonic() < end:
+                t0 = time.perf_counter()
+                work(rnd.randint(20000, 60000))
+                t1 = time.perf_counter()
+                nap(rnd.uniform(0.03, 0.07))
+                tb += t1 - t0
+                tn += time.perf_counter() - t1
+            with lock:
+                truth["nap"] += tn
+                truth["busy"] += tb
+        ths = [threading.Thread(target=worker, args=(i,), name="w%d" % i) for i in range(24)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        contprof.stop()
+        print(json.dumps(truth))
+    """, work=True))
+    r = t.run(["prog.py"])
+    truth = json.loads(r.stdout.strip().splitlines()[-1])
+    m = t.prof()
+    workers = lambda st, lab: (lab.get("thread name") or "").startswith("w")
+    total = m.total("wall-time", where=workers)
+    nap = m.total("wall-time", "nap", inclusive=True, where=workers)
+    t.note("nap() wall %.2f s, slept %.2f s (%+.1f%%); workers' wall %.2f s, worked %.2f s",
+           nap / 1e9, truth["nap"], 100.0 * (nap / 1e9 - truth["nap"]) / truth["nap"], total / 1e9,
+           truth["busy"])
+    t.check(abs(nap / 1e9 - truth["nap"]) <= 0.025 * truth["nap"],
+            "nap() has %.2f s of wall, the threads slept %.2f s there", nap / 1e9, truth["nap"])
+    t.check(len(m.label_values("thread name") & {"w%d" % i for i in range(24)}) == 24,
+            "not every worker has samples")
+
+
 def case_lock_ratio(t):
     # Four threads queue on lock_a, two on the RLock in store.guard, each
     # holding its lock 2 ms: about 3:1 of wait time. The program measures
