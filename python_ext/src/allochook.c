@@ -359,7 +359,7 @@ static void fill(cp_rawsample *s, const cp_tsinfo *ti, double bytes, double coun
     s->native_id = ti->native_id;
     s->alloc_bytes = (int64_t)(bytes + 0.5);
     s->alloc_n = (int64_t)(count + 0.5) > 0 ? (int64_t)(count + 0.5) : 1;
-    s->nframes = cp__walk(cp__ts_top(ti, true), true, s->frames, g_a.max_frames, &s->omitted, NULL);
+    s->nframes = cp__walk(cp__ts_top(ti, true), true, s->frames, g_a.max_frames, &s->omitted);
     int64_t seen_ns = cp_now_ns();
     for (uint32_t i = 0; i < s->nframes; i++)
         cp__codekeep_seen_at(s->frames[i].code, seen_ns); /* alive until the resolver names it */

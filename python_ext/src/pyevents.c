@@ -92,7 +92,7 @@ void cp__pyev_record_skip(cp_pyev_kind kind, int64_t value, int64_t count, const
     memset(s, 0, sizeof *s);
     s->thread_id = ti.thread_id;
     s->native_id = ti.native_id;
-    s->nframes = cp__walk(cp__ts_top(&ti, true), true, s->frames, g_e.max_frames, &s->omitted, NULL);
+    s->nframes = cp__walk(cp__ts_top(&ti, true), true, s->frames, g_e.max_frames, &s->omitted);
     if (skip > 0 && s->nframes > skip) { /* leaf first: drop the recorder's own frames */
         memmove(s->frames, s->frames + skip, (s->nframes - skip) * sizeof s->frames[0]);
         s->nframes -= skip;

@@ -108,7 +108,7 @@ static uint32_t own_frames(cp_rawframe *fr, uint32_t cap)
     cp_tsinfo ti;
     if (!cp__ts_read((uintptr_t)PyThreadState_Get(), true, &ti))
         return 0;
-    return cp__walk(cp__ts_top(&ti, true), true, fr, cap, NULL, NULL);
+    return cp__walk(cp__ts_top(&ti, true), true, fr, cap, NULL);
 }
 
 /* The creating frame: the first one outside threading.py and queue.py;

@@ -153,25 +153,6 @@ static uint64_t frame_instr(const cp_pyoff *o, const uint8_t *b)
 
 static const uint8_t *frame_bytes(walkbuf *wb, bool direct, uintptr_t addr, size_t n);
 
-bool cp__frame_peek(uintptr_t frame, cp_topinfo *out)
-{
-    const cp_pyoff *o = cp__pyoff();
-    uint8_t b[BUF_MAX];
-    if (!frame || o->fr_read > BUF_MAX)
-        return false;
-    if (g_sampler_w.primed) { /* from the prefetched windows, or a new one the walk reuses */
-        const uint8_t *w = frame_bytes(&g_sampler_w, false, frame, o->fr_read);
-        if (!w)
-            return false;
-        memcpy(b, w, o->fr_read);
-    } else if (!cp__saferead(b, frame, o->fr_read)) {
-        return false;
-    }
-    out->code = get_u64(b, o->fr_code);
-    out->instr = frame_instr(o, b);
-    return true;
-}
-
 /* ---- reading frames (safe mode) ------------------------------------- */
 
 /* A new window of up to len bytes in the arena, or NULL when full. */
@@ -505,7 +486,7 @@ static void close_group(cp_evalgroups *g, uint32_t *k)
 }
 
 static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap,
-                     uint32_t *omitted, cp_topinfo *top_out, cp_evalgroups *g)
+                     uint32_t *omitted, cp_evalgroups *g)
 {
     const cp_pyoff *o = cp__pyoff();
     uint32_t n = 0, in_call = 0;
@@ -534,8 +515,6 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
         if (!direct)
             note_gen(wb, frame_gen(o, b, fr, p.owner));
         bool ends = g && ends_call(o, b, &p, &before);
-        if (steps == 0 && top_out)
-            *top_out = (cp_topinfo){p.code, p.instr};
         if (ends && before)
             close_group(g, &in_call);
         if (use && finish(wb, direct, &p, &rf)) {
@@ -555,16 +534,15 @@ static uint32_t walk(walkbuf *wb, uintptr_t top, bool direct, cp_rawframe *out, 
     return n;
 }
 
-uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
-                  cp_topinfo *top_out)
+uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted)
 {
-    return walk(&g_sampler_w, top, direct, out, cap, omitted, top_out, NULL);
+    return walk(&g_sampler_w, top, direct, out, cap, omitted, NULL);
 }
 
 uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
-                         cp_topinfo *top_out, cp_evalgroups *g)
+                         cp_evalgroups *g)
 {
-    return walk(&g_sampler_w, top, false, out, cap, omitted, top_out, g);
+    return walk(&g_sampler_w, top, false, out, cap, omitted, g);
 }
 
 uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_walkhint *hint, cp_rawframe *out, uint32_t cap,
@@ -592,7 +570,7 @@ uint32_t cp__walk_self(uintptr_t ts, uint64_t thread_id, cp_walkhint *hint, cp_r
         uintptr_t top = hint ? prefetch(w, &ti, hint) : cp__ts_top(&ti, false);
         uint32_t k = 0;
         if (top) {
-            k = walk(w, top, false, out, cap, omitted, NULL, g);
+            k = walk(w, top, false, out, cap, omitted, g);
             memcpy(gens, w->gens, w->ngens * sizeof gens[0]);
             *ngens = w->ngens;
         }

@@ -29,11 +29,6 @@ typedef struct cp_tsinfo {
     uint64_t thread_id, native_id; /* native_id 0 when the layout lacks it */
 } cp_tsinfo;
 
-/* Where the top frame was, to tell later whether the thread moved. */
-typedef struct cp_topinfo {
-    uint64_t code, instr;
-} cp_topinfo;
-
 /* Read the thread state at ts. False if unreadable. */
 bool cp__ts_read(uintptr_t ts, bool direct, cp_tsinfo *out);
 
@@ -46,16 +41,11 @@ void cp__ts_parse(const uint8_t *b, cp_tsinfo *out);
  * the thread state points to a _PyCFrame first; hence done lazily. */
 uintptr_t cp__ts_top(const cp_tsinfo *ti, bool direct);
 
-/* Read the top frame's code and instruction position (safe mode). */
-bool cp__frame_peek(uintptr_t frame, cp_topinfo *out);
-
 /* Walk from top (leaf) outwards; stores up to cap frames in out and returns
  * how many; *omitted gets the number of further frames seen (omitted NULL:
- * the walk stops at cap). top_out (may be NULL) receives the top frame's
- * position. Safe mode is for the sampler
- * thread only (it uses that thread's buffers). */
-uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
-                  cp_topinfo *top_out);
+ * the walk stops at cap). Safe mode is for the sampler thread only (it
+ * uses that thread's buffers). */
+uint32_t cp__walk(uintptr_t top, bool direct, cp_rawframe *out, uint32_t cap, uint32_t *omitted);
 
 /* Generators (and coroutines) whose frames the sampler's last safe-mode
  * walk went through: at most CP_WALK_GENS, the outermost, outermost last.
@@ -77,7 +67,7 @@ typedef struct cp_evalgroups {
 
 /* cp__walk in safe mode (sampler thread), also filling g. */
 uint32_t cp__walk_groups(uintptr_t top, cp_rawframe *out, uint32_t cap, uint32_t *omitted,
-                         cp_topinfo *top_out, cp_evalgroups *g);
+                         cp_evalgroups *g);
 
 /* Where a thread's last walk found its frames (the sampler's, or the
  * thread's own handler's): the next walk of that thread copies those
@@ -94,7 +84,7 @@ typedef struct cp_walkhint {
 
 /* Safe mode, sampler thread: copy the ranges of hint (may be NULL) and
  * return the thread's top frame (what cp__ts_top gives), in one read.
- * cp__frame_peek and cp__walk then read from those copies first, until
+ * cp__walk then reads from those copies first, until
  * cp__walk_hint_save stores the ranges this walk used into hint (and
  * forgets the copies). */
 uintptr_t cp__walk_prefetch(const cp_tsinfo *ti, const cp_walkhint *hint);

@@ -9,11 +9,10 @@
  * elsewhere, and is held until a tick finds the thread running Python
  * code (see cpu_destination); (2) for a bounded, round-robin
  * subset, charge the wall time elapsed since that thread's last wall
- * sample. A thread whose top frame did not move reuses its cached stack,
- * and its CPU and wall time are coalesced into one pending sample (emitted
- * when the stack changes, at least every second, and at exit), so a
- * thread that waits (for the GIL, a lock, I/O) costs two small reads and
- * no ring slot. Only threads that really ran (used a sixteenth of an
+ * sample. A thread whose stack is what it was has its CPU and wall time
+ * coalesced into one pending sample (emitted when the stack changes, at
+ * least every second, and at exit), so a thread that waits (for the GIL,
+ * a lock, I/O) costs a clock read, at most a walk, and no ring slot. Only threads that really ran (used a sixteenth of an
  * interval) are read every tick; the others in bounded round robin, so the
  * per-tick cost grows with running threads, not with threads.
  * Threads report their final CPU clock as they exit (cp__sampler_thread_exit),
@@ -78,10 +77,7 @@ typedef struct tslot {
     bool report_due;            /* unlisted once: its exit report may follow */
     uint64_t thread_id, native_id, seen_gen;
     int64_t last_cpu, last_wall;
-    uintptr_t top;              /* top frame address of the cached stack   */
-    uint64_t top_code, top_instr;
     bool stack_valid;
-    bool moving;                /* the top moved at the last refresh       */
     cp_walkhint hint;           /* where its frames were at the last walk  */
     int64_t stack_cpu;          /* its CPU clock when the cached stack was
                                  * known to be current; -1 = unknown      */
@@ -452,47 +448,36 @@ static int64_t current_at(const tslot *t, int64_t cpu)
  * the clock value it is then current at (current_at). */
 static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
 {
-    cp_topinfo now = {0, 0};
-    if (t->stack_valid && !t->moving && !t->in_gen && top == t->top && top && cp__frame_peek(top, &now) &&
-        now.code == t->top_code && now.instr == t->top_instr) {
-        t->stack_cpu = cpu;
-        return;
-    }
     uint32_t omitted = 0;
-    uint32_t n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted, &now) : 0;
+    uint32_t n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted) : 0;
     if (n && cp__walk_torn()) {
         /* The thread returned from frames while they were read (a code
          * object of one had died): read it again, once, from its top now. */
         cp_tsinfo ti;
         cp__walk_forget();
         top = cp__ts_read(t->ts, false, &ti) && ti.thread_id == t->thread_id ? cp__ts_top(&ti, false) : 0;
-        n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted, &now) : 0;
+        n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted) : 0;
     }
-    bool same_top = top == t->top && now.code == t->top_code && now.instr == t->top_instr, changed;
+    bool changed;
     t->stack_cpu = cpu;
     /* set_stack keeps the pending time when frames and task are unchanged. */
     uint64_t gens[CP_WALK_GENS];
     uint32_t ngens = top ? cp__walk_gens(gens) : 0; /* no top: no walk, nothing of it */
     t->in_gen = set_stack(t, g_s.scratch, n, omitted, gens, ngens, &changed);
-    t->moving = changed || !same_top;
-    t->top = top;
-    t->top_code = now.code;
-    t->top_instr = now.instr;
 }
 
 /* Make t's cached stack current. A thread whose CPU clock has not moved
- * since the clock reading that preceded the last refresh has not run
- * since, so its frames (and its asyncio task) are as they were: nothing is
- * read (an idle thread costs one clock read). Otherwise check whether the
- * top frame is where it was (same frame, code and instruction): then the
- * frames below it cannot have changed either and the cached stack is
- * reused. That check is skipped for a thread whose top moved at the last
- * refresh (it nearly always moved again, and the walk reads the top frame
- * first anyway), and for a thread that runs generators or coroutines:
- * there one frame address at one instruction is reached from different
- * callers in turn (each asyncio task's step calls the same helpers on the
- * same data-stack addresses). cpu is this thread's clock as read this tick
- * (read_clock; -1 when not read). */
+ * since its stack was last known current has not run since, so its frames
+ * (and its asyncio task) are as they were: nothing is read (an idle thread
+ * costs one clock read). Otherwise its frames are walked. Whether its top
+ * frame is where it was (same address, code and instruction) does not
+ * tell: a function that returned and was called again from another caller
+ * lands at the same data-stack address, often at the same instruction (a
+ * loop, or a call into C), with new callers below it. Reusing the cached
+ * stack on that check put a helper's time under whichever caller was
+ * walked first: with spin() called by a() (25% of the time) and b(), a()
+ * read 1.8-50% (see docs/DECISIONS.md). cpu is this thread's clock as
+ * read this tick (read_clock; -1 when not read). */
 static void refresh_stack(tslot *t, const cp_tsinfo *ti, int64_t cpu)
 {
     if (t->stack_valid && cpu >= 0 && cpu == t->stack_cpu)
@@ -540,10 +525,8 @@ static void use_native(tslot *t, const cp_pyn_sample *ps, int64_t cpu)
         n = cp__pyn_native_only(ps->pcs, ps->npcs, g_s.merged, g_s.o.max_frames, &omitted);
     bool changed;
     t->in_gen = set_stack(t, g_s.merged, n, omitted, ps->gens, ps->ngens, &changed);
-    /* The next Python-only refresh must walk again, unless the thread
-     * has not run since (then this stack is still its stack). */
-    t->top = 0;
-    t->moving = true;
+    /* The next Python-only refresh walks again, unless the thread has not
+     * run since (then this stack is still its stack). */
     t->stack_cpu = cpu;
 }
 
@@ -1060,7 +1043,6 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
             gone_note(t);
             t->stack_valid = false;
             t->stack_cpu = t->clk = t->clk_before = -1;
-            t->top = 0;
             t->hot = false;
             t->exited = false;
         }
@@ -1301,18 +1283,17 @@ bool cp__sampler_is_python_tid(uint64_t tid)
     return false;
 }
 
-/* Interval with +-25% uniform jitter, so that sampling never locks onto a
- * workload's own period (aliasing would bias the profile). */
+/* Interval with +-50% uniform jitter, so that sampling never locks onto a
+ * workload's own period (aliasing would bias the profile). With +-25%
+ * the phase against a 20 ms cycle took ~50 ticks to spread: a quarter of
+ * such a cycle read 19.5% of the wall time in a 3 s run. */
 static int64_t jittered(int64_t interval, uint64_t *rng)
 {
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    return interval - interval / 4 + (int64_t)(*rng % (uint64_t)(interval / 2 + 1));
+    return interval / 2 + (int64_t)(cp__xorshift(rng) % (uint64_t)(interval + 1));
 }
 
 /* Which kinds are due. When one is due, the other is taken too if it is
- * due within half its interval: with +-25% jitter on equal intervals that
+ * due within half its interval: with +-50% jitter on equal intervals that
  * keeps CPU and wall on one shared wake-up (each wake-up costs ~15 us of
  * CPU in a VM, more than the sampling itself). */
 static unsigned due(int64_t now, const int64_t next[2])

@@ -402,6 +402,47 @@ def case_alloc_ratio(t):
     t.check(0.5 * 125e6 <= total <= 2.0 * 125e6, "total alloc-space %d is not ~125 MB", total)
 
 
+def case_cpu_periodic(t):
+    """Code that repeats at a fixed period of CPU: a() spins a quarter of
+    each cycle, b() the rest, both through one helper spin(). A thread's
+    CPU timer at a fixed period locked onto the cycle (a() read 60% at a
+    10 ms cycle, 12% at 20 ms); and with native frames off, a stack was
+    reused when its top frame (spin, same address and instruction) looked
+    unmoved, so spin's time stayed under whichever caller was walked first
+    (a() read 2-50%). Both cycles, with native frames on and off, must
+    give a() a quarter of the CPU and of the wall time."""
+    body = """
+        import sys, time
+        def spin(d):
+            end = time.thread_time() + d
+            while time.thread_time() < end:
+                pass
+        def run(period, seconds):
+            def a():
+                spin(0.25 * period)
+            def b():
+                spin(0.75 * period)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                a()
+                b()
+        for p in sys.argv[2:]:
+            run(float(p) / 1000, float(sys.argv[1]))
+        contprof.stop()
+    """
+    for extra, seconds, periods in (("", "3", ["10"]), ("", "3", ["20"]), (", native_frames=False", "2", ["20"])):
+        t.write("prog.py", prog(body, extra))
+        shutil.rmtree(os.path.join(t.tmp, "profiles"), ignore_errors=True)
+        t.run(["prog.py", seconds] + periods)
+        m = t.prof()
+        for kind in ("cpu-time", "wall-time"):
+            pct, a, b = share(m, kind, "run.<locals>.a", "run.<locals>.b", inclusive=True)
+            t.note("%s, native frames %s: a() %.1f%% of a()+b() (cycles %s ms)", kind,
+                   "off" if extra else "on", pct, "+".join(periods))
+            t.check(15 <= pct <= 35, "a() has %.1f%% of %s (native frames %s), expected 25 +- 10", pct, kind,
+                    "off" if extra else "on")
+
+
 def case_wall_sleep_names(t):
     t.write("prog.py", prog("""
         import threading, time
