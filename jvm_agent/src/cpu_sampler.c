@@ -62,9 +62,36 @@ static int64_t charge(cp__thread_slot *self)
     return before >= 0 && now > before ? now - before : -1;
 }
 
+/* The thread's own handler, at an expiry of its CPU timer: the next one
+ * after a draw uniform in [1/2, 3/2) of the interval (timer_settime is
+ * async-signal-safe). At a fixed period of the thread's own CPU the timer
+ * locks onto code that repeats at a period of CPU: a() taking a quarter of
+ * a 20 ms cycle read 15.6-21.3%. The mean stays the interval, and a sample
+ * weighs the CPU the clock says (charge), so totals are unchanged. A timer
+ * deleted meanwhile fails here (EINVAL). */
+static void rearm(cp__thread_slot *self, int64_t now_cpu)
+{
+    int64_t iv = cp__jvm.cpu_interval_ns;
+    uint64_t x = self->rng;
+
+    if (iv <= 1 || atomic_load(&self->timer_armed) != TIMER_ARMED)
+        return;
+    if (x == 0)
+        x = (uint64_t)atomic_load(&self->tid) * 0x9E3779B97F4A7C15ull ^ (uint64_t)now_cpu ^ 1u;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    self->rng = x;
+    int64_t next = iv / 2 + (int64_t)(x % (uint64_t)iv);
+    struct itimerspec its = {{iv / 1000000000, iv % 1000000000}, {next / 1000000000, next % 1000000000}};
+    timer_settime(self->timer, 0, &its, NULL);
+}
+
 int64_t cp__cpu_sampled(cp__thread_slot *self, const cp__trace_rec *r)
 {
     int64_t w = charge(self);
+
+    rearm(self, atomic_load(&self->cpu_charged_ns));
     last_cpu *l = g_last != NULL ? &g_last[cp__threads_index(self)] : NULL;
 
     if (l != NULL) {

@@ -46,6 +46,7 @@ typedef struct cp__thread_slot {
     atomic_uint wall_state;  /* seq << 1 | repeatable: seq counts the wall
                                 signals sent to this thread; repeatable says
                                 the resolver holds the stack of signal seq  */
+    uint64_t rng;            /* its CPU timer's jitter (its handler; 0 = unseeded) */
 } cp__thread_slot;
 
 /* Allocate nslots slots (once, before threads register). CP_ENOMEM. */

@@ -9,6 +9,7 @@
 //   split   heavy() and light() inlined into one loop, 3:1 by work
 //   deep    a 300-deep recursion whose leaf burns the CPU
 //   names   lambdas, a method handle and two overloads of calc
+//   periodic  a() and b() spin 5 and 15 ms of CPU in turn: a 20 ms cycle of CPU
 // With READY_FILE the program writes its pid there, then waits until the file
 // is gone before working (a late-attach handshake: the test attaches, then
 // deletes the file).
@@ -97,6 +98,17 @@ public class TruthTarget {
         sink = s;
     }
 
+    /* Spins until the thread has used ns more CPU. */
+    static long spin(long ns) {
+        long end = MX.getCurrentThreadCpuTime() + ns, n = 0;
+        while (MX.getCurrentThreadCpuTime() < end)
+            n++;
+        return n;
+    }
+
+    static long periodicA() { return spin(5_000_000L); }
+    static long periodicB() { return spin(15_000_000L); }
+
     public static void main(String[] args) throws Throwable {
         String mode = args[0];
         double secs = Double.parseDouble(args[1]);
@@ -118,6 +130,10 @@ public class TruthTarget {
             case "split":
                 while (more())
                     s += split(s, 10_000);
+                break;
+            case "periodic":
+                while (more())
+                    s += periodicA() + periodicB();
                 break;
             case "deep":
                 s = deep(300);
