@@ -97,6 +97,26 @@ void cp_os_call_fds_high(void (*fn)(void *), void *arg);
  * host's closefrom(3) may have closed and reused for something else. */
 bool cp_os_fd_is(int fd, uint64_t dev, uint64_t ino);
 
+/* The next draw of a xorshift64 generator (*state never 0). Signal-safe. */
+static inline uint64_t cp_xorshift64(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}
+
+/* A period drawn uniform in [mean/2, 3*mean/2) (mean itself if < 2), so
+ * that sampling never locks onto a period of the program's own: the
+ * sampler threads' ticks and the per-thread CPU timers' expiries.
+ * Signal-safe. */
+static inline int64_t cp_jittered_ns(int64_t mean, uint64_t *state)
+{
+    return mean < 2 ? mean : mean / 2 + (int64_t)(cp_xorshift64(state) % (uint64_t)mean);
+}
+
 #ifdef __cplusplus
 }
 #endif

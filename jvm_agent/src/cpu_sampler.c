@@ -72,17 +72,12 @@ static int64_t charge(cp__thread_slot *self)
 static void rearm(cp__thread_slot *self, int64_t now_cpu)
 {
     int64_t iv = cp__jvm.cpu_interval_ns;
-    uint64_t x = self->rng;
 
     if (iv <= 1 || atomic_load(&self->timer_armed) != TIMER_ARMED)
         return;
-    if (x == 0)
-        x = (uint64_t)atomic_load(&self->tid) * 0x9E3779B97F4A7C15ull ^ (uint64_t)now_cpu ^ 1u;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    self->rng = x;
-    int64_t next = iv / 2 + (int64_t)(x % (uint64_t)iv);
+    if (self->rng == 0)
+        self->rng = (uint64_t)atomic_load(&self->tid) * 0x9E3779B97F4A7C15ull ^ (uint64_t)now_cpu ^ 1u;
+    int64_t next = cp_jittered_ns(iv, &self->rng);
     struct itimerspec its = {{iv / 1000000000, iv % 1000000000}, {next / 1000000000, next % 1000000000}};
     timer_settime(self->timer, 0, &its, NULL);
 }

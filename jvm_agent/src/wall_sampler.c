@@ -159,12 +159,16 @@ static void *wall_main(void *arg)
 {
     size_t cursor = 0;
     int64_t next_check = cp_now_ns() + OWNER_CHECK_NS;
+    uint64_t rng = (uint64_t)next_check | 1u;
 
     (void)arg;
     cp_thread_register_self();
     while (cp__jvm_running()) {
-        /* Without wall sampling the thread only watches the signal owner. */
-        sleep_ns(cp__jvm.wall_on ? cp__jvm.wall_interval_ns : OWNER_CHECK_NS);
+        /* Without wall sampling the thread only watches the signal owner.
+         * Ticks are jittered: a sample weighs the time since the thread's
+         * last one, and a fixed period locked onto work repeating at a
+         * period of wall time (a task scheduled every 50 ms). */
+        sleep_ns(cp__jvm.wall_on ? cp_jittered_ns(cp__jvm.wall_interval_ns, &rng) : OWNER_CHECK_NS);
         if (!cp__jvm_running())
             break;
         if (cp_now_ns() >= next_check) {

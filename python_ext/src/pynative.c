@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "contprof.h"
+#include "contprof_os.h"
 #include "saferead.h"
 #include "spinlock.h"
 
@@ -306,8 +307,7 @@ static void rearm(uint32_t idx)
     int64_t iv = g_t[idx].interval_ns;
     if (iv <= 1)
         return;
-    uint64_t x = cp__xorshift(&g_t[idx].rng);
-    int64_t next = iv / 2 + (int64_t)(x % (uint64_t)iv);
+    int64_t next = cp_jittered_ns(iv, &g_t[idx].rng);
     struct itimerspec its = {{iv / 1000000000LL, iv % 1000000000LL},
                              {next / 1000000000LL, next % 1000000000LL}};
     timer_settime(g_t[idx].id, 0, &its, NULL);
@@ -358,7 +358,7 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
     if (timer_create(clock, &ev, &g_t[idx].id) != 0)
         return false;
     /* The first expiry drawn as every later one (rearm). */
-    int64_t first = interval_ns / 2 + (int64_t)(g_t[idx].rng % (uint64_t)(interval_ns > 1 ? interval_ns : 1));
+    int64_t first = cp_jittered_ns(interval_ns, &g_t[idx].rng);
     struct itimerspec its = {{interval_ns / 1000000000LL, interval_ns % 1000000000LL},
                              {first / 1000000000LL, first % 1000000000LL}};
     if (timer_settime(g_t[idx].id, 0, &its, NULL) != 0) {
@@ -427,7 +427,7 @@ static void handle_young(uint32_t v, void *uc)
         timer_settime(g_y[k].id, 0, &off, NULL);
         return;
     }
-    if (cp__xorshift(&g_y[k].rng) % n == 0)
+    if (cp_xorshift64(&g_y[k].rng) % n == 0)
         capture_write(c, uc);
 }
 

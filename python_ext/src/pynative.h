@@ -23,18 +23,6 @@
 
 #define CP_PYN_MAX 128 /* native frames per unwind */
 
-/* The next draw of a xorshift64 generator (state never 0): signal-safe,
- * for the timers' and the sampler's jitter and the young timers' draws. */
-static inline uint64_t cp__xorshift(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    return x;
-}
-
 /* Counters (monotonic since load). */
 typedef struct cp_pyn_stats {
     uint64_t requests;   /* signals sent                                  */

@@ -1283,15 +1283,6 @@ bool cp__sampler_is_python_tid(uint64_t tid)
     return false;
 }
 
-/* Interval with +-50% uniform jitter, so that sampling never locks onto a
- * workload's own period (aliasing would bias the profile). With +-25%
- * the phase against a 20 ms cycle took ~50 ticks to spread: a quarter of
- * such a cycle read 19.5% of the wall time in a 3 s run. */
-static int64_t jittered(int64_t interval, uint64_t *rng)
-{
-    return interval / 2 + (int64_t)(cp__xorshift(rng) % (uint64_t)(interval + 1));
-}
-
 /* Which kinds are due. When one is due, the other is taken too if it is
  * due within half its interval: with +-50% jitter on equal intervals that
  * keeps CPU and wall on one shared wake-up (each wake-up costs ~15 us of
@@ -1357,6 +1348,9 @@ static bool quiet_update(unsigned what, bool kicked)
     return quiet;
 }
 
+/* Ticks are jittered (cp_jittered_ns, +-50%): with +-25% the phase
+ * against a 20 ms cycle took ~50 ticks to spread, and a quarter of such a
+ * cycle read 19.5% of the wall time in a 3 s run. */
 static void *run(void *arg)
 {
     (void)arg;
@@ -1387,12 +1381,12 @@ static void *run(void *arg)
                 int64_t q = QUIET_TICK_NS;
                 q = g_s.o.cpu_interval_ns > q ? g_s.o.cpu_interval_ns : q;
                 q = g_s.o.wall_interval_ns > q ? g_s.o.wall_interval_ns : q;
-                next[0] = next[1] = now + jittered(q, &rng);
+                next[0] = next[1] = now + cp_jittered_ns(q, &rng);
             } else {
                 if (what & 1)
-                    next[0] = now + jittered(g_s.o.cpu_interval_ns, &rng);
+                    next[0] = now + cp_jittered_ns(g_s.o.cpu_interval_ns, &rng);
                 if (what & 2)
-                    next[1] = now + jittered(g_s.o.wall_interval_ns, &rng);
+                    next[1] = now + cp_jittered_ns(g_s.o.wall_interval_ns, &rng);
             }
         }
         sleep_until(next_wake(next));
