@@ -117,6 +117,18 @@ static inline int64_t cp_jittered_ns(int64_t mean, uint64_t *state)
     return mean < 2 ? mean : mean / 2 + (int64_t)(cp_xorshift64(state) % (uint64_t)mean);
 }
 
+/* (Re)arm timer id periodic at interval_ns, its next expiry drawn by
+ * cp_jittered_ns: a per-thread CPU timer's handler calls it at every
+ * expiry, so that no two gaps are alike. Signal-safe (timer_settime).
+ * timer_settime's result. */
+static inline int cp_timer_set_jittered(timer_t id, int64_t interval_ns, uint64_t *state)
+{
+    int64_t next = cp_jittered_ns(interval_ns, state);
+    struct itimerspec its = {{interval_ns / 1000000000, interval_ns % 1000000000},
+                             {next / 1000000000, next % 1000000000}};
+    return timer_settime(id, 0, &its, NULL);
+}
+
 #ifdef __cplusplus
 }
 #endif

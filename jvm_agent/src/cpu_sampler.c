@@ -77,9 +77,7 @@ static void rearm(cp__thread_slot *self, int64_t now_cpu)
         return;
     if (self->rng == 0)
         self->rng = (uint64_t)atomic_load(&self->tid) * 0x9E3779B97F4A7C15ull ^ (uint64_t)now_cpu ^ 1u;
-    int64_t next = cp_jittered_ns(iv, &self->rng);
-    struct itimerspec its = {{iv / 1000000000, iv % 1000000000}, {next / 1000000000, next % 1000000000}};
-    timer_settime(self->timer, 0, &its, NULL);
+    cp_timer_set_jittered(self->timer, iv, &self->rng);
 }
 
 int64_t cp__cpu_sampled(cp__thread_slot *self, const cp__trace_rec *r)

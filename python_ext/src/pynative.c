@@ -304,13 +304,8 @@ static bool capture_read(capture *c, uint32_t old, cp_pyn_sample *out, uint32_t 
  * before. A timer the sampler deleted meanwhile fails here (EINVAL). */
 static void rearm(uint32_t idx)
 {
-    int64_t iv = g_t[idx].interval_ns;
-    if (iv <= 1)
-        return;
-    int64_t next = cp_jittered_ns(iv, &g_t[idx].rng);
-    struct itimerspec its = {{iv / 1000000000LL, iv % 1000000000LL},
-                             {next / 1000000000LL, next % 1000000000LL}};
-    timer_settime(g_t[idx].id, 0, &its, NULL);
+    if (g_t[idx].interval_ns > 1)
+        cp_timer_set_jittered(g_t[idx].id, g_t[idx].interval_ns, &g_t[idx].rng);
 }
 
 static void handle_timer(uint32_t v, void *uc)
@@ -358,10 +353,7 @@ bool cp__pyn_timer_sync(int idx, pid_t tid, uintptr_t ts, uint64_t thread_id, ui
     if (timer_create(clock, &ev, &g_t[idx].id) != 0)
         return false;
     /* The first expiry drawn as every later one (rearm). */
-    int64_t first = cp_jittered_ns(interval_ns, &g_t[idx].rng);
-    struct itimerspec its = {{interval_ns / 1000000000LL, interval_ns % 1000000000LL},
-                             {first / 1000000000LL, first % 1000000000LL}};
-    if (timer_settime(g_t[idx].id, 0, &its, NULL) != 0) {
+    if (cp_timer_set_jittered(g_t[idx].id, interval_ns, &g_t[idx].rng) != 0) {
         timer_delete(g_t[idx].id);
         return false;
     }

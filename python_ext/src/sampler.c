@@ -12,9 +12,10 @@
  * sample. A thread whose stack is what it was has its CPU and wall time
  * coalesced into one pending sample (emitted when the stack changes, at
  * least every second, and at exit), so a thread that waits (for the GIL,
- * a lock, I/O) costs a clock read, at most a walk, and no ring slot. Only threads that really ran (used a sixteenth of an
- * interval) are read every tick; the others in bounded round robin, so the
- * per-tick cost grows with running threads, not with threads.
+ * a lock, I/O) costs a clock read, at most a walk, and no ring slot. Only
+ * threads that really ran (used a sixteenth of an interval) are read
+ * every tick; the others in bounded round robin, so the per-tick cost
+ * grows with running threads, not with threads.
  * Threads report their final CPU clock as they exit (cp__sampler_thread_exit),
  * once the interpreter is done with them, so the part of their last
  * interval and their teardown are not lost.
@@ -82,10 +83,10 @@ typedef struct tslot {
     int64_t stack_cpu;          /* its CPU clock when the cached stack was
                                  * known to be current; -1 = unknown      */
     int64_t clk, clk_before;    /* its last CPU clock reading (at tick
-                                 * clk_gen) and the last one of an earlier
-                                 * tick (see read_clock); -1 = none        */
+                                 * clk_gen: this tick's if it is g_s.gen)
+                                 * and the last one of an earlier tick
+                                 * (see read_clock); -1 = none             */
     uint64_t clk_gen;
-    uint64_t cpu_gen;           /* tick whose clock reading last_cpu is    */
     bool in_gen;                /* the cached stack runs a generator/coroutine */
     uint32_t nframes, omitted;
     cp_rawframe *stack;
@@ -668,7 +669,6 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * their sleep went to the work). Others are walked for the wall. */
     bool throughout = elapsed > 0 && 8 * delta >= 7 * elapsed;
     t->last_cpu = cpu;
-    t->cpu_gen = g_s.gen;
     t->cpu_at = now;
     bool overdue = t->held_cpu > 0 && now - t->held_since >= HOLD_MAX_NS;
     if (delta <= 0 && !overdue)
@@ -752,7 +752,7 @@ static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
     if (!fresh) {
         /* The clock only tells whether the thread ran since the last
          * refresh; CPU time is charged by sample_cpu alone. */
-        int64_t cpu = t->cpu_gen == g_s.gen ? t->last_cpu : read_clock(t);
+        int64_t cpu = t->clk_gen == g_s.gen ? t->clk : read_clock(t);
         refresh_stack(t, ti, cpu);
     }
     if (t->nframes == 0)
