@@ -45,6 +45,7 @@ enum { PH_IDLE = 0, PH_REQ = 1, PH_FILL = 2, PH_READY = 3 };
 #define YOUNG_HITS_MAX 4u       /* more kernel ticks than this: not a short thread */
 #define YOUNG_INTERVAL_NS 1000000 /* re-armed at once: every kernel tick it runs */
 #define YOUNG_AGE_MAX_NS 2000000000LL /* older than this: not a short thread */
+#define OWNER_CHECK_NS 50000000LL /* is our signal still ours? (cp__pyn_tick_begin) */
 
 enum { CL_NONE = 0, CL_OTHER, CL_INTERP, CL_EVAL };
 
@@ -633,11 +634,19 @@ bool cp__pyn_capture(pid_t tid, uintptr_t ts, uint64_t thread_id, cp_pyn_sample 
 
 void cp__pyn_tick_begin(void)
 {
+    static int64_t next_check;
     struct sigaction cur;
     int sig = atomic_load(&g_n.signo);
+    int64_t now = mono_ns();
     g_n.tick_waited = 0;
     /* Someone installed their own handler on our signal since: leave it
-     * to them (our requests would run their handler) and stop asking. */
+     * to them (our requests would run their handler) and stop asking.
+     * Looked at every OWNER_CHECK_NS, not at each tick: a system call (a
+     * fifth of a tick's) for an event that is rare, as the JVM agent's
+     * wall thread does. */
+    if (now < next_check)
+        return;
+    next_check = now + OWNER_CHECK_NS;
     if (atomic_load(&g_n.ready) && sig > 0 && sigaction(sig, NULL, &cur) == 0 &&
         (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_signal)) {
         atomic_store(&g_n.ready, false);

@@ -93,6 +93,9 @@ typedef struct tslot {
     char task[CP_TASK_NAME_MAX]; /* asyncio task running the cached stack, "" = none */
     int64_t pend_cpu_ns, pend_cpu_n, pend_wall_ns, pend_wall_n, pend_since;
     int64_t held_cpu, held_since; /* CPU not yet charged: it ran, then waited */
+    bool timed;                 /* had its own CPU timer at its last full CPU sample */
+    int64_t wall_held_ns, wall_held_n; /* wall of ticks that ran throughout while
+                                 * its CPU waited for a capture: goes with it */
     int64_t cpu_at;             /* when last_cpu was read                  */
     bool from_start;            /* its CPU is counted from the thread's start */
     int64_t born;               /* when its slot was made (from_start)     */
@@ -360,9 +363,9 @@ static void emit_outside(const tslot *t, int64_t cpu_ns, int64_t now)
     ring_commit();
 }
 
-/* Add to t's pending sample (on its current stack); emitted once it is
- * COALESCE_NS old. */
-static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
+/* Add to t's pending sample (on its current stack) CPU and wall_n wall
+ * samples of wall_ns in all; emitted once it is COALESCE_NS old. */
+static void add_pending_n(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t wall_n, int64_t now)
 {
     /* Its code objects are alive now (the thread is in those frames); if
      * one dies before the sample is resolved, codekeep holds it. */
@@ -377,18 +380,30 @@ static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
     }
     if (wall_ns > 0) {
         t->pend_wall_ns += wall_ns;
-        t->pend_wall_n += 1;
+        t->pend_wall_n += wall_n;
     }
     if (now - t->pend_since >= COALESCE_NS)
         flush_pending(t);
+}
+
+static void add_pending(tslot *t, int64_t cpu_ns, int64_t wall_ns, int64_t now)
+{
+    add_pending_n(t, cpu_ns, wall_ns, 1, now);
+}
+
+/* t's CPU is charged to its stack now: the wall it held goes there too. */
+static void add_pending_held(tslot *t, int64_t cpu_ns, int64_t now)
+{
+    add_pending_n(t, cpu_ns, t->wall_held_ns, t->wall_held_n, now);
+    t->wall_held_ns = t->wall_held_n = 0;
 }
 
 /* Emit all of t's time: CPU held for it (see sample_cpu()) is charged to the
  * stack it last had, for want of a better one. */
 static void settle(tslot *t)
 {
-    if (t->held_cpu > 0)
-        add_pending(t, t->held_cpu, 0, mono_ns());
+    if (t->held_cpu > 0 || t->wall_held_n > 0)
+        add_pending_held(t, t->held_cpu, mono_ns());
     t->held_cpu = 0;
     flush_pending(t);
 }
@@ -612,7 +627,7 @@ static bool has_python_frame(const tslot *t)
     return false;
 }
 
-static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
+static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, bool *defer, int64_t now)
 {
     int64_t cpu = read_clock(t);
     if (cpu < 0)
@@ -645,8 +660,18 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * take it. */
     bool yc = young && young_caps();
     bool pool_waits = young && !yc && (g_s.unseen_cpu > 0 || g_s.unseen_outside > 0);
-    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) && !pool_waits)
+    int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
+    /* A thread that ran all the while since its last charged reading is,
+     * at any moment, where a draw of its running time finds it, and so of
+     * its wall time: while its CPU waits (for more of it, or for its
+     * timer's capture: below), its wall waits with it (sample_wall), and
+     * both go to the capture, instead of a walk at this tick for the wall
+     * alone. */
+    bool throughout = elapsed > 0 && 8 * delta >= 7 * elapsed;
+    if (native && t->stack_valid && delta < cp__pyn_min_cpu_ns(g_s.o.cpu_interval_ns) && !pool_waits) {
+        *defer = throughout && t->timed;
         return;
+    }
     /* Python threads give their stacks from their own CPU timer (see
      * cp__pyn_timer_sync): the CPU waits on the clock for the capture
      * that a timer expiry in it made, a whole interval more at most. */
@@ -657,9 +682,11 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     /* A capture without Python frames (its handler found all walk buffers
      * busy, or the thread was between frames) is not this thread's stack. */
     bool got = timed && cp__pyn_take(idx, &t->cap_seq, cap) && cap->npy > 0;
-    if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !pool_waits)
+    t->timed = timed;
+    if (timed && !got && t->stack_valid && delta < 2 * g_s.o.cpu_interval_ns && !pool_waits) {
+        *defer = throughout;
         return;
-    int64_t elapsed = t->cpu_at > 0 ? now - t->cpu_at : 0;
+    }
     /* A capture is where the thread was when its timer expired, a draw
      * from its running time; a wall sample needs where it is now, a draw
      * from its wall time. Only for a thread that ran (nearly) all the time
@@ -667,7 +694,6 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
      * then slept, wall ticks taking the capture charged the work ~one
      * tick's wall per burst (24 threads working 5 ms per 55 ms: 14% of
      * their sleep went to the work). Others are walked for the wall. */
-    bool throughout = elapsed > 0 && 8 * delta >= 7 * elapsed;
     t->last_cpu = cpu;
     t->cpu_at = now;
     bool overdue = t->held_cpu > 0 && now - t->held_since >= HOLD_MAX_NS;
@@ -739,16 +765,21 @@ static void sample_cpu(tslot *t, const cp_tsinfo *ti, bool *fresh, int64_t now)
     }
     /* Even with no Python frame (native code in a Python thread): the
      * resolver shows it as a pseudo-frame so the CPU stays visible. */
-    add_pending(t, delta, 0, now);
+    add_pending_held(t, delta, now);
     emit_outside(t, outside, now);
 }
 
-static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, int64_t now)
+static void sample_wall(tslot *t, const cp_tsinfo *ti, bool fresh, bool defer, int64_t now)
 {
     int64_t w = now - t->last_wall;
     t->last_wall = now;
     if (w <= 0)
         return;
+    if (defer) {
+        t->wall_held_ns += w;
+        t->wall_held_n += 1;
+        return;
+    }
     if (!fresh) {
         /* The clock only tells whether the thread ran since the last
          * refresh; CPU time is charged by sample_cpu alone. */
@@ -1049,16 +1080,16 @@ static void visit(tslot *t, const cp_tsinfo *ti, size_t idx, const tickctx *c)
         t->native_id = nid;
         t->last_cpu = t->last_cpu < 0 ? -1 : 0;
         t->from_start = t->hot = t->last_cpu == 0;
-        t->run_seen = false;
+        t->run_seen = t->timed = false;
         t->born = c->now;
     }
     if (t->exited)
         return;
-    bool fresh = false;
+    bool fresh = false, defer = false;
     if (wants_cpu(t, idx, c))
-        sample_cpu(t, ti, &fresh, c->now);
+        sample_cpu(t, ti, &fresh, &defer, c->now);
     if (wants_wall(idx, c))
-        sample_wall(t, ti, fresh, c->now);
+        sample_wall(t, ti, fresh, defer, c->now);
 }
 
 static void reap(void)
@@ -1382,6 +1413,17 @@ static void *run(void *arg)
                 q = g_s.o.cpu_interval_ns > q ? g_s.o.cpu_interval_ns : q;
                 q = g_s.o.wall_interval_ns > q ? g_s.o.wall_interval_ns : q;
                 next[0] = next[1] = now + cp_jittered_ns(q, &rng);
+            } else if (what == 3u) {
+                /* Both came: one draw for both, so that equal intervals
+                 * (the defaults) keep one wake-up. Two draws split one
+                 * tick in four into a CPU and a wall one: 26% more
+                 * wake-ups, and a wall tick without the CPU's walks every
+                 * thread that ran, which a CPU tick serves from its
+                 * timer's capture. */
+                int64_t d = cp_jittered_ns(g_s.o.cpu_interval_ns, &rng);
+                next[0] = now + d;
+                next[1] = now + d / g_s.o.cpu_interval_ns * g_s.o.wall_interval_ns +
+                          d % g_s.o.cpu_interval_ns * g_s.o.wall_interval_ns / g_s.o.cpu_interval_ns;
             } else {
                 if (what & 1)
                     next[0] = now + cp_jittered_ns(g_s.o.cpu_interval_ns, &rng);

@@ -340,7 +340,7 @@ def case_native_syscalls(t):
 
 def case_native_takeover(t):
     """The program installs its own handler on the signal native frames use:
-    from the sampler's next tick on, no timer signal reaches that handler,
+    once the sampler looks (every 50 ms), no timer signal reaches that handler,
     and the program runs on with Python frames."""
     t.write("prog.py", prog("""
         import json, signal, time
@@ -356,7 +356,7 @@ def case_native_takeover(t):
         def handler(sig, frame):
             calls[0] += 1
         signal.signal(st["signal"], handler)
-        burn(0.2)  # the sampler notices within a tick
+        burn(0.2)  # the sampler looks every 50 ms
         before = calls[0]
         burn(0.5)
         contprof.stop()
