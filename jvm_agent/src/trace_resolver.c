@@ -27,9 +27,13 @@
 #include "thread_table.h"
 #include "vthreads.h"
 
-/* 1024 store slots drained every 50 ms absorb ~20k samples/s; a burst that
- * fills half the store wakes the resolver at once. */
-enum { PASS_PERIOD_MS = 50 };
+/* 1024 store slots drained every 200 ms absorb ~5k samples/s; a burst that
+ * fills half the store wakes the resolver at once. Each wake-up costs tens
+ * of microseconds of CPU in a VM before any work: passes 50 ms apart were
+ * 2.2-2.3 ms/s of the resolver's CPU (JDK 17, bench/jvm_overhead's cpu
+ * workload), 200 ms apart 1.0. Parked virtual threads' wall samples come
+ * at their own interval (cp__vthreads_wall_tick). */
+enum { PASS_PERIOD_MS = 200 };
 
 /* The root-most frame of a stack deeper than max_frames stands for what was
  * cut: "<N frames omitted>" when the true depth is known (the handler walks a
@@ -329,11 +333,13 @@ static void complete_pass(uint64_t seen)
     pthread_mutex_unlock(&g_wake_lock);
 }
 
-/* Sleep until a wake-up or PASS_PERIOD_MS (relative futex timeouts run on
- * CLOCK_MONOTONIC). */
-static void wait_for_work(unsigned *seen)
+/* Sleep until a wake-up, PASS_PERIOD_MS or `due` if it is sooner (0: none;
+ * relative futex timeouts run on CLOCK_MONOTONIC). */
+static void wait_for_work(unsigned *seen, int64_t due)
 {
     int64_t end = cp_now_ns() + (int64_t)PASS_PERIOD_MS * 1000000;
+    if (due > 0 && due < end)
+        end = due;
 
     for (;;) {
         unsigned seq = atomic_load(&g_wake_seq);
@@ -351,6 +357,7 @@ static void JNICALL resolver_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
 {
     uint64_t renamed_at = 0;
     unsigned wake_seen = atomic_load(&g_wake_seq);
+    int64_t vt_due = 0;
 
     (void)arg;
     /* ThreadStart registered this thread like any other: it must not sample
@@ -360,11 +367,11 @@ static void JNICALL resolver_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp__threads_unregister_self();
     cp_thread_register_self();
     while (cp__jvm_running()) {
-        wait_for_work(&wake_seen);
+        wait_for_work(&wake_seen, vt_due);
         if (!cp__jvm_running())
             break;
         uint64_t seen = pass_begins();
-        cp__vthreads_wall_tick(jvmti, jni);
+        vt_due = cp__vthreads_wall_tick(jvmti, jni);
         /* At each export (~1 µs per live thread): renamed threads get their
          * new name from here on. */
         if (seen > renamed_at) {

@@ -270,18 +270,20 @@ static void reclaim(JNIEnv *jni, size_t high)
     }
 }
 
-void cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni)
+int64_t cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni)
 {
     int64_t now = cp_now_ns();
     size_t high = atomic_load(&g_vt_high);
     int sent = 0;
 
-    if (!g_on || !cp__jvm.wall_on || now < g_next_tick_ns || high == 0)
-        return;
+    if (!g_on || !cp__jvm.wall_on || high == 0)
+        return 0;
+    if (now < g_next_tick_ns)
+        return g_next_tick_ns;
     g_next_tick_ns = now + cp__jvm.wall_interval_ns;
     if ((*jni)->PushLocalFrame(jni, 16) != JNI_OK) {
         (*jni)->ExceptionClear(jni);
-        return;
+        return g_next_tick_ns;
     }
     reclaim(jni, high);
     for (size_t scanned = 0; scanned < high && sent < cp__jvm.wall_threads_max; scanned++) {
@@ -293,6 +295,7 @@ void cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni)
             sent += sample_parked(jvmti, jni, s, now);
     }
     (*jni)->PopLocalFrame(jni, NULL);
+    return g_next_tick_ns;
 }
 
 #else /* JDK headers without virtual threads */
@@ -310,6 +313,10 @@ bool cp__vthreads_start(jvmtiEnv *jvmti)
     return false;
 }
 
-void cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni) { (void)jvmti, (void)jni; }
+int64_t cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    (void)jvmti, (void)jni;
+    return 0;
+}
 
 #endif

@@ -41,7 +41,8 @@ void cp__vthreads_callbacks(jvmtiEventCallbacks *cb);
 bool cp__vthreads_start(jvmtiEnv *jvmti);
 
 /* Resolver, every pass: wall samples of parked virtual threads, at most
- * once per wall interval. */
-void cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni);
+ * once per wall interval. Returns when the next is due (CLOCK_MONOTONIC
+ * ns), 0 when no virtual thread is known. */
+int64_t cp__vthreads_wall_tick(jvmtiEnv *jvmti, JNIEnv *jni);
 
 #endif /* CP_JVM_VTHREADS_H */
