@@ -567,6 +567,50 @@ def case_wall_long_bursts(t):
             "burst() has %.2f s of wall, the threads measured %.2f s", burst, truth["work"])
 
 
+def case_wall_idle_pool(t):
+    """16 threads wait in queue.get() while the main thread works; 8 are
+    let go after 2.5 s, the other 8 still wait at stop. A thread whose
+    clock has stood still for a second is looked at every ~100 ms instead
+    of at each tick: each one's wall must still be the time it lived, to
+    its end or to stop, all of it in waiter()."""
+    t.write("prog.py", prog("""
+        import threading, time, json, queue
+        q = queue.Queue()
+        t0, t1 = {}, {}
+        def waiter(i):
+            t0[i] = time.perf_counter()
+            q.get()
+            t1[i] = time.perf_counter()
+        def spin(secs):
+            end = time.monotonic() + secs
+            s = 0
+            while time.monotonic() < end:
+                s += sum(i * i for i in range(1000))
+        ths = [threading.Thread(target=waiter, args=(i,), name="p%d" % i, daemon=True) for i in range(16)]
+        for th in ths:
+            th.start()
+        spin(2.5)
+        for i in range(8):
+            q.put(None)
+        spin(1.5)
+        stop = time.perf_counter()
+        contprof.stop()
+        print(json.dumps({"p%d" % i: t1.get(i, stop) - t0[i] for i in range(16)}))
+    """))
+    r = t.run(["prog.py"])
+    life = json.loads(r.stdout.strip().splitlines()[-1])
+    m = t.prof()
+    worst = 0.0
+    for name, secs in sorted(life.items()):
+        mine = lambda st, lab, name=name: lab.get("thread name") == name
+        wall = m.total("wall-time", where=mine) / 1e9
+        waiting = m.total("wall-time", "waiter", inclusive=True, where=mine) / 1e9
+        worst = max(worst, abs(wall - secs))
+        t.check(abs(wall - secs) <= 0.03 * secs + 0.02, "%s: %.3f s of wall, lived %.3f s", name, wall, secs)
+        t.check(waiting >= 0.97 * wall, "%s: %.3f s of its %.3f s of wall in waiter()", name, waiting, wall)
+    t.note("16 waiting threads: wall within %.3f s of each one's life (2.6-4.0 s)", worst)
+
+
 def case_lock_ratio(t):
     # Four threads queue on lock_a, two on the RLock in store.guard, each
     # holding its lock 2 ms: about 3:1 of wait time. The program measures
