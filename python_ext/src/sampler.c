@@ -98,8 +98,8 @@ typedef struct tslot {
     bool timed;                 /* had its own CPU timer at its last full CPU sample */
     int64_t idle_clk;           /* its clock when it was last seen to move  */
     int64_t idle_since, idle_next; /* when seen idle first, and next due (idle_wait) */
-    int64_t wall_held_ns, wall_held_n; /* wall of ticks that ran throughout while
-                                 * its CPU waited for a capture: goes with it */
+    int64_t wall_held_ns, wall_held_n; /* wall of ticks it ran throughout while
+                                 * its CPU waited (sample_cpu): goes with it */
     int64_t cpu_at;             /* when last_cpu was read                  */
     bool from_start;            /* its CPU is counted from the thread's start */
     int64_t born;               /* when its slot was made (from_start)     */
@@ -1021,16 +1021,18 @@ typedef struct tickctx {
     size_t wall_stride, cpu_stride;
 } tickctx;
 
-/* Whether list entry idx gets its CPU clock / wall time read this tick:
- * CPU if it was busy at its last check or its round-robin turn has come,
- * wall on its round-robin turn. So idle threads cost a bounded number of
- * reads per tick however many there are; a thread that wakes up is caught
- * within one round and from then on checked every tick. */
+/* Not to be looked at yet: idle for a while (see idle_note). */
 static bool idle_wait(const tslot *t, const tickctx *c)
 {
     return c->now < t->idle_next;
 }
 
+/* Whether list entry idx gets its CPU clock / wall time read this tick:
+ * CPU if it was busy at its last check or its round-robin turn has come,
+ * wall on its round-robin turn. So idle threads cost a bounded number of
+ * reads per tick however many there are; a thread that wakes up is caught
+ * within one round and from then on checked every tick. A thread idle
+ * for a while is looked at only every IDLE_CHECK_NS (idle_note). */
 static bool wants_cpu(const tslot *t, size_t idx, const tickctx *c)
 {
     return (c->what & 1) && (t->hot || ((idx + g_s.gen) % c->cpu_stride == 0 && !idle_wait(t, c)));
@@ -1044,7 +1046,7 @@ static bool wants_wall(const tslot *t, size_t idx, const tickctx *c)
 /* A thread whose CPU clock has stood still for IDLE_AFTER_NS (a pool
  * worker waiting for work, a thread in select()) is looked at every
  * IDLE_CHECK_NS, drawn in [1/2, 3/2) of it, instead of at each tick: each
- * look costs a clock read and a share of the thread-state read (16 idle
+ * look costs a clock read and a share of the thread-state read (20 idle
  * threads beside a busy one cost the sampler ~2 ms of CPU a second, 60
  * ~5). Its wall weighs the time since its last sample, so totals are
  * unchanged. A wake-up is found by the next look, whose time does not
