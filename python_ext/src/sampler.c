@@ -89,7 +89,6 @@ typedef struct tslot {
                                  * and the last one of an earlier tick
                                  * (see read_clock); -1 = none             */
     uint64_t clk_gen;
-    bool in_gen;                /* the cached stack runs a generator/coroutine */
     uint32_t nframes, omitted;
     cp_rawframe *stack;
     char task[CP_TASK_NAME_MAX]; /* asyncio task running the cached stack, "" = none */
@@ -417,17 +416,15 @@ static void settle(tslot *t)
 
 /* Make frames[0..n) (omitted more), and the asyncio task running them
  * (from the walk's outermost generators gens[0..ngens)), t's stack; its
- * pending time stays when the stack and the task are the same (*changed
- * false). True when the walk went through a generator or coroutine frame. */
-static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t omitted, const uint64_t *gens,
-                      uint32_t ngens, bool *changed)
+ * pending time stays when the stack and the task are the same. */
+static void set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t omitted, const uint64_t *gens,
+                      uint32_t ngens)
 {
     char task[CP_TASK_NAME_MAX];
     /* The task is part of the stack: the same frames run the same task. */
     cp__aio_task_of(gens, ngens, task, sizeof task);
-    *changed = !t->stack_valid || t->nframes != n || t->omitted != omitted ||
-               memcmp(t->stack, frames, n * sizeof *frames) != 0 || strcmp(task, t->task) != 0;
-    if (*changed) {
+    if (!t->stack_valid || t->nframes != n || t->omitted != omitted ||
+        memcmp(t->stack, frames, n * sizeof *frames) != 0 || strcmp(task, t->task) != 0) {
         flush_pending(t);
         memcpy(t->stack, frames, n * sizeof *frames);
         memcpy(t->task, task, sizeof task);
@@ -435,7 +432,6 @@ static bool set_stack(tslot *t, const cp_rawframe *frames, uint32_t n, uint32_t 
         t->omitted = omitted;
     }
     t->stack_valid = true;
-    return ngens > 0;
 }
 
 /* t's CPU clock now (-1 when it cannot be read), remembered for
@@ -479,12 +475,11 @@ static void walk_from(tslot *t, uintptr_t top, int64_t cpu)
         top = cp__ts_read(t->ts, false, &ti) && ti.thread_id == t->thread_id ? cp__ts_top(&ti, false) : 0;
         n = top ? cp__walk(top, false, g_s.scratch, g_s.o.max_frames, &omitted) : 0;
     }
-    bool changed;
     t->stack_cpu = cpu;
     /* set_stack keeps the pending time when frames and task are unchanged. */
     uint64_t gens[CP_WALK_GENS];
     uint32_t ngens = top ? cp__walk_gens(gens) : 0; /* no top: no walk, nothing of it */
-    t->in_gen = set_stack(t, g_s.scratch, n, omitted, gens, ngens, &changed);
+    set_stack(t, g_s.scratch, n, omitted, gens, ngens);
 }
 
 /* Make t's cached stack current. A thread whose CPU clock has not moved
@@ -544,8 +539,7 @@ static void use_native(tslot *t, const cp_pyn_sample *ps, int64_t cpu)
                           g_s.o.max_frames, &omitted);
     else
         n = cp__pyn_native_only(ps->pcs, ps->npcs, g_s.merged, g_s.o.max_frames, &omitted);
-    bool changed;
-    t->in_gen = set_stack(t, g_s.merged, n, omitted, ps->gens, ps->ngens, &changed);
+    set_stack(t, g_s.merged, n, omitted, ps->gens, ps->ngens);
     /* The next Python-only refresh walks again, unless the thread has not
      * run since (then this stack is still its stack). */
     t->stack_cpu = cpu;
