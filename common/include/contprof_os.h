@@ -72,6 +72,12 @@ bool cp_os_join_until(pthread_t t, int64_t deadline_ns);
  * /proc is unreadable. No malloc: usable from a fork child or a sampler. */
 long cp_os_list_threads(pid_t *tids, size_t max);
 
+/* How many threads this process has, from one stat of /proc/self/task
+ * (procfs counts them in its link count); -1 if unreadable. A tenth of
+ * what a listing costs: callers list again only when it changes (and now
+ * and then anyway, since one thread may end as another starts). */
+long cp_os_thread_count(void);
+
 /* Move fd to the lowest free descriptor >= floor with FD_CLOEXEC set and
  * close the original; returns the new fd, or -1 (fd left as it was). A
  * daemon that closes or dup2s over its low descriptors then never hits a

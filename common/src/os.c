@@ -232,6 +232,14 @@ long cp_os_list_threads(pid_t *tids, size_t max)
     return got < 0 ? -1 : n;
 }
 
+long cp_os_thread_count(void)
+{
+    struct stat st;
+    if (stat("/proc/self/task", &st) != 0 || st.st_nlink < 3)
+        return -1;
+    return (long)st.st_nlink - 2; /* ".", ".." and one link per thread */
+}
+
 int cp_os_fd_move_high(int fd, int floor)
 {
     int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);

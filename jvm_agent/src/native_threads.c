@@ -23,7 +23,7 @@
 #include "sampling_signal.h"
 #include "thread_table.h"
 
-enum { MAX_NATIVE = 2048, NAME_LEN = 16, SCAN_MS = 100 };
+enum { MAX_NATIVE = 2048, NAME_LEN = 16, SCAN_MS = 100, LIST_MS = 1000 };
 
 typedef struct native_thread {
     atomic_int tid;        /* 0 = free                                   */
@@ -34,7 +34,16 @@ typedef struct native_thread {
 } native_thread;
 
 static native_thread *g_tab;
+static atomic_size_t g_used;          /* entries [0, g_used) were ever taken */
 static int64_t g_next_scan;
+/* A scan lists /proc/self/task only when the thread count or the set of
+ * registered Java threads changed since the last listing, or LIST_MS
+ * after it (one thread may end as another starts). A count that disagrees
+ * with the listings is not trusted again. Wall-sampler thread only. */
+static int64_t g_next_list;
+static long g_listed_count = -1;
+static uint64_t g_listed_java;
+static int g_count_misses;
 static atomic_bool g_full_logged;
 static atomic_uint g_armed_total;     /* native threads given a timer so far */
 
@@ -83,7 +92,8 @@ static bool arm(pid_t tid, int signo, timer_t *out)
 
 static native_thread *find(pid_t tid)
 {
-    for (size_t i = 0; i < MAX_NATIVE; i++)
+    size_t used = atomic_load_explicit(&g_used, memory_order_acquire);
+    for (size_t i = 0; i < used; i++)
         if (atomic_load_explicit(&g_tab[i].tid, memory_order_relaxed) == tid)
             return &g_tab[i];
     return NULL;
@@ -140,6 +150,8 @@ static void adopt(pid_t tid, int signo)
         if (t->armed)
             atomic_fetch_add(&g_armed_total, 1);
         atomic_store(&t->tid, tid);
+        if (i >= atomic_load(&g_used))
+            atomic_store_explicit(&g_used, i + 1, memory_order_release);
         return;
     }
     if (!atomic_exchange(&g_full_logged, true))
@@ -149,15 +161,32 @@ static void adopt(pid_t tid, int signo)
 /* The process's tids, listed by the wall-sampler thread only. */
 static pid_t g_tids[16384];
 
-static void scan(int signo)
+/* Changes whenever a Java thread registers or leaves. */
+static uint64_t java_signature(void)
+{
+    uint64_t sig = 0;
+    for (size_t i = 0; i < cp__threads_high_water(); i++) {
+        cp__thread_slot *s = cp__threads_slot(i);
+        if (atomic_load(&s->state) == CP__SLOT_ACTIVE)
+            sig += ((uint64_t)atomic_load(&s->gen) << 20) + i + 1;
+    }
+    return sig;
+}
+
+/* Lists the threads and matches the table to them; how many were listed
+ * (-1: /proc unreadable). */
+static long scan(int signo)
 {
     long n = cp_os_list_threads(g_tids, sizeof g_tids / sizeof g_tids[0]);
     size_t listed = n < 0 ? 0 : (size_t)n < sizeof g_tids / sizeof g_tids[0] ? (size_t)n
                                                                               : sizeof g_tids / sizeof g_tids[0];
 
+    size_t used;
+
     if (n < 0)
-        return;
-    for (size_t i = 0; i < MAX_NATIVE; i++)
+        return -1;
+    used = atomic_load(&g_used);
+    for (size_t i = 0; i < used; i++)
         g_tab[i].seen = false;
     for (size_t k = 0; k < listed; k++) {
         pid_t tid = g_tids[k];
@@ -169,11 +198,12 @@ static void scan(int signo)
             adopt(tid, signo);
     }
     if ((size_t)n > listed)
-        return; /* some threads were not listed: drop none this time */
+        return n; /* some threads were not listed: drop none this time */
     /* Gone, or registered as a Java thread since: its own timer samples it. */
-    for (size_t i = 0; i < MAX_NATIVE; i++)
+    for (size_t i = 0; i < used; i++)
         if (atomic_load(&g_tab[i].tid) != 0 && !g_tab[i].seen)
             drop(&g_tab[i]);
+    return n;
 }
 
 void cp__native_threads_tick(int signo)
@@ -188,12 +218,27 @@ void cp__native_threads_tick(int signo)
     if (g_tab == NULL || signo <= 0 || now < g_next_scan || !cp__jvm_running())
         return;
     g_next_scan = now + (int64_t)SCAN_MS * 1000000;
-    scan(signo);
+    long count = g_count_misses < 3 ? cp_os_thread_count() : -1;
+    uint64_t java = java_signature();
+    if (count >= 0 && count == g_listed_count && java == g_listed_java && now < g_next_list)
+        return;
+    g_next_list = now + (int64_t)LIST_MS * 1000000;
+    g_listed_java = java;
+    g_listed_count = count;
+    long listed = scan(signo);
+    if (count >= 0 && listed >= 0) {
+        /* A thread may start or end between the two reads: only a count
+         * that keeps disagreeing is wrong (a /proc that does not count). */
+        if (listed == count || listed == cp_os_thread_count())
+            g_count_misses = 0;
+        else
+            g_count_misses++;
+    }
 }
 
 void cp__native_threads_stop_all(void)
 {
-    for (size_t i = 0; g_tab != NULL && i < MAX_NATIVE; i++)
+    for (size_t i = 0; g_tab != NULL && i < atomic_load(&g_used); i++)
         if (atomic_load(&g_tab[i].tid) != 0)
             drop(&g_tab[i]);
 }
@@ -202,6 +247,7 @@ void cp__native_threads_rescan_soon(void)
 {
     cp__native_threads_stop_all(); /* the next tick re-arms on its signal */
     g_next_scan = 0;
+    g_next_list = 0;
 }
 
 void cp__native_threads_publish_stats(void)

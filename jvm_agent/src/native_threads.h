@@ -3,8 +3,10 @@
  *
  * JIT compiler threads, GC workers, the VM thread, JNI-attached and plain
  * native threads get no ThreadStart, so no per-thread CPU timer from the
- * thread table. The wall-sampler thread scans /proc/self/task every
- * SCAN_MS and gives each such thread (every thread of the process but the
+ * thread table. Every SCAN_MS the wall-sampler thread reads the thread
+ * count (one stat of /proc/self/task) and, when it or the set of registered
+ * Java threads changed, or at least every LIST_MS, lists /proc/self/task.
+ * It gives each such thread (every thread of the process but the
  * registered Java ones and our own) a CPU-time timer with its own si_value,
  * at startup and after a late attach alike; timers of exited threads are
  * deleted. Their samples carry native frames only (native_frames=true).

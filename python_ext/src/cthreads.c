@@ -1,7 +1,10 @@
 /*
  * cthreads.c — threads that run no Python (see cthreads.h).
  *
- * Every SCAN_NS the sampler lists /proc/self/task. A thread that is not a
+ * Every SCAN_NS the sampler lists /proc/self/task, when something may have
+ * changed: the thread count (one stat), the Python threads it samples, or a
+ * candidate waiting for its second sighting; and at least every LIST_NS
+ * (one thread may end as another starts). A thread that is not a
  * Python thread it samples and not the profiler's own (comm "contprof*")
  * is a candidate; seen so twice in a row it is adopted (before 3.11 a new
  * Python thread reports its kernel tid a moment after it starts). Its CPU
@@ -39,6 +42,7 @@
 
 enum { MAX_CT = 256, NAME_LEN = 16, MISSES_MAX = 4 };
 #define SCAN_NS 100000000LL
+#define LIST_NS 1000000000LL
 #define RETRY_NS 1000000000LL
 #define NAME_KEEP_NS 2000000000LL /* an ended thread's name, for its samples still queued */
 
@@ -57,6 +61,11 @@ typedef struct cthread {
 static struct {
     cthread t[MAX_CT];
     int64_t next_scan;
+    int64_t next_list;     /* list at the latest then                   */
+    long listed_count;     /* the thread count at the last listing      */
+    uint64_t listed_sig;   /* cp__sampler_python_sig then               */
+    int count_misses;      /* listings that disagreed with the count    */
+    bool pending;          /* a candidate awaits its second sighting    */
     bool scanned;          /* a first scan happened                     */
     pid_t self;
     bool full_logged;
@@ -67,6 +76,8 @@ void cp__cthreads_reset(void)
     for (size_t i = 0; i < MAX_CT; i++)
         atomic_store(&g_c.t[i].tid, 0);
     g_c.next_scan = 0;
+    g_c.next_list = 0;
+    g_c.count_misses = 0;
     g_c.scanned = false;
     g_c.self = 0;
 }
@@ -176,12 +187,14 @@ static void ended(cthread *t, int64_t now)
         t->ended_at = now > 0 ? now : 1;
 }
 
-static void scan(int64_t now)
+/* Lists the threads and matches the table to them; how many were listed
+ * (-1: /proc unreadable). */
+static long scan(int64_t now)
 {
     static pid_t tids[4096];
     long n = cp_os_list_threads(tids, sizeof tids / sizeof tids[0]);
     if (n < 0)
-        return;
+        return -1;
     for (size_t i = 0; i < MAX_CT; i++)
         g_c.t[i].seen = false;
     for (long i = 0; i < n && i < (long)(sizeof tids / sizeof tids[0]); i++)
@@ -199,6 +212,34 @@ static void scan(int64_t now)
             atomic_store(&t->tid, 0);
         else if (!t->seen)
             ended(t, now);
+    }
+    g_c.pending = false;
+    for (size_t i = 0; i < MAX_CT; i++) {
+        cthread *t = &g_c.t[i];
+        if (atomic_load(&t->tid) != 0 && !t->adopted && !t->ours && !t->ended_at)
+            g_c.pending = true;
+    }
+    return n;
+}
+
+/* Lists when something may have changed (see the top of this file). */
+static void maybe_scan(int64_t now)
+{
+    long count = g_c.count_misses < 3 ? cp_os_thread_count() : -1;
+    uint64_t sig = cp__sampler_python_sig();
+    if (count >= 0 && count == g_c.listed_count && sig == g_c.listed_sig && !g_c.pending && now < g_c.next_list)
+        return;
+    g_c.next_list = now + LIST_NS;
+    g_c.listed_count = count;
+    g_c.listed_sig = sig;
+    long listed = scan(now);
+    if (count >= 0 && listed >= 0) {
+        /* A thread may start or end between the two reads: only a count
+         * that keeps disagreeing is wrong (a /proc that does not count). */
+        if (listed == count || listed == cp_os_thread_count())
+            g_c.count_misses = 0;
+        else
+            g_c.count_misses++;
     }
 }
 
@@ -263,7 +304,7 @@ bool cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
         g_c.self = (pid_t)syscall(SYS_gettid);
     if (now >= g_c.next_scan) {
         g_c.next_scan = now + SCAN_NS;
-        scan(now);
+        maybe_scan(now);
     }
     for (size_t i = 0; i < MAX_CT; i++)
         if (atomic_load_explicit(&g_c.t[i].tid, memory_order_relaxed) != 0 && g_c.t[i].adopted && !g_c.t[i].ended_at)

@@ -1353,6 +1353,15 @@ bool cp__sampler_is_python_tid(uint64_t tid)
     return false;
 }
 
+uint64_t cp__sampler_python_sig(void)
+{
+    uint64_t sig = g_s.slots_hw;
+    for (size_t i = 0; i < g_s.slots_hw; i++)
+        if (g_s.slots[i].ts && !g_s.slots[i].exited)
+            sig += (g_s.slots[i].native_id << 16) + i + 1;
+    return sig;
+}
+
 /* Which kinds are due. When one is due, the other is taken too if it is
  * due within half its interval: with +-50% jitter on equal intervals that
  * keeps CPU and wall on one shared wake-up (each wake-up costs ~15 us of

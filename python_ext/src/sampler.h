@@ -61,6 +61,10 @@ void cp__sampler_forget(void);
 /* Sampler thread: is tid the kernel tid of a Python thread it samples? */
 bool cp__sampler_is_python_tid(uint64_t tid);
 
+/* Sampler thread: a value that changes whenever a Python thread it samples
+ * starts, ends or gets its kernel tid. */
+uint64_t cp__sampler_python_sig(void);
+
 /* The ring the resolver drains (NULL when never started). */
 cp_rawring *cp__sampler_ring(void);
 

@@ -69,8 +69,16 @@ static void test_threads(void **state)
     }
     assert_true(saw_self && saw_worker);
     assert_int_equal(cp_os_list_threads(tids, 1), n); /* the count even when truncated */
+    assert_int_equal(cp_os_thread_count(), n);        /* no thread starts or ends here */
     atomic_store(&g_go, true);
     assert_true(cp_os_join_until(t, cp_now_ns() + 5000000000LL));
+    /* The count follows the worker out (its task is reaped a moment later). */
+    long after_join = cp_os_thread_count();
+    for (int i = 0; i < 2000 && after_join != n - 1; i++) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        after_join = cp_os_thread_count();
+    }
+    assert_int_equal(after_join, n - 1);
     /* gone: the kernel may release the task a moment after the join
      * returns (the futex is cleared before the task is reaped) */
     int64_t gone = cp_os_thread_cpu_ns(tid);
