@@ -469,7 +469,8 @@ static PyObject *m_thread_start(PyObject *self, PyObject *noargs)
     if (g_exit_key_ok && now > 0 && g_m.running && !in_subinterpreter()) {
         tl_marks = (thread_marks){now, own_cpu_ns(), -1, -1};
         if (pthread_setspecific(g_exit_key, &tl_marks) == 0)
-            tl_marks.young = cp__sampler_young_arm((uintptr_t)PyThreadState_Get(), PyThread_get_thread_ident());
+            tl_marks.young = cp__sampler_young_arm((uintptr_t)PyThreadState_Get(), PyThread_get_thread_ident(),
+                                                  (uint64_t)cp_os_gettid(), now);
     }
     return PyLong_FromLongLong((long long)now);
 }

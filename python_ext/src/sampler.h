@@ -82,10 +82,11 @@ bool cp__sampler_thread_exit(uint64_t thread_id, uint64_t native_id, int64_t cpu
                              int64_t start_ns, int64_t py_from, int64_t py_to, int young);
 
 /* Called by a threading.Thread as its Python code begins (GIL held), with
- * its thread state: arms its own timer (cp__pyn_young_arm) when native
- * frames are on; the handle to pass to cp__sampler_thread_exit, or -1.
- * False from cp__sampler_thread_exit: the caller releases the handle. */
-int cp__sampler_young_arm(uintptr_t ts, uint64_t thread_id);
+ * its thread state, kernel tid and the time (CLOCK_MONOTONIC): notes when
+ * it began (its wall counts from then) and arms its own timer (cp__pyn_young_arm) when
+ * native frames are on; the handle to pass to cp__sampler_thread_exit, or
+ * -1. False from cp__sampler_thread_exit: the caller releases the handle. */
+int cp__sampler_young_arm(uintptr_t ts, uint64_t thread_id, uint64_t native_id, int64_t born_ns);
 
 /* Ignore the thread with this threading ident (the profiler's own). */
 void cp__sampler_skip(uint64_t thread_id);
