@@ -123,6 +123,29 @@ static inline int64_t cp_jittered_ns(int64_t mean, uint64_t *state)
     return mean < 2 ? mean : mean / 2 + (int64_t)(cp_xorshift64(state) % (uint64_t)mean);
 }
 
+/* The wall time that a thread of this life, seen by a tick whose gaps are
+ * drawn by cp_jittered_ns around `gap`, stands for beyond its own life:
+ * the threads like it that came and went between two ticks, unseen. A
+ * tick falls within a life L with odds P(L) = L/gap up to gap/2, then
+ * 1 - (3/2 gap - L)^2 / (2 gap^2), and 1 from 3/2 gap on (a stationary
+ * renewal process with uniform gaps). A thread seen is charged its life
+ * plus L/P(L) - L, an unseen one nothing: each kind of thread's expected
+ * wall is then its life (Horvitz-Thompson), and its own stacks carry it.
+ * A thread that lived half a gap or less stands for one gap in all. */
+static inline int64_t cp_wall_unseen_ns(int64_t life, int64_t gap)
+{
+    if (life <= 0 || gap <= 0 || 2 * life >= 3 * gap)
+        return 0;
+    double l = (double)life, g = (double)gap, p;
+    if (2 * life <= gap) {
+        p = l / g;
+    } else {
+        double d = 1.5 * g - l;
+        p = 1.0 - d * d / (2.0 * g * g);
+    }
+    return (int64_t)(l / p - l);
+}
+
 /* (Re)arm timer id periodic at interval_ns, its next expiry drawn by
  * cp_jittered_ns: a per-thread CPU timer's handler calls it at every
  * expiry, so that no two gaps are alike. Signal-safe (timer_settime).

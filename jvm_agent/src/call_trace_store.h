@@ -27,6 +27,10 @@ enum { CP__TRACE_CPU = 1, CP__TRACE_WALL = 2, CP__TRACE_ALLOC = 3, CP__TRACE_WAL
 /* LOCK: weight = wait ns, size = acquisitions, class_name = lock class;
  * EXCEPTION: weight = exceptions, class_name = exception class. */
 enum { CP__TRACE_LOCK = 6, CP__TRACE_EXCEPTION = 7 };
+/* WALL_END: a Java thread's wall time from its last wall sample to its
+ * end (and what it stands for: see wall_sampler.h), size = its life; the
+ * resolver puts it on the thread's last wall stack. */
+enum { CP__TRACE_WALL_END = 8 };
 enum { CP__CLASS_NAME_MAX = 128 };
 /* A truncated stack is walked again, up to CP__DEPTH_MAX frames, to count
  * what was cut. */

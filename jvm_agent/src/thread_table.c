@@ -199,7 +199,9 @@ static void activate(cp__thread_slot *s, uint32_t serial)
     atomic_fetch_add(&s->gen, 1); /* odd: being written */
     atomic_store(&s->tid, (pid_t)syscall(SYS_gettid));
     atomic_store(&s->serial, serial);
-    atomic_store(&s->active_ns, cp_now_ns());
+    int64_t now = cp_now_ns();
+    atomic_store(&s->active_ns, now);
+    atomic_store(&s->wall_upto_ns, now);
     atomic_store(&s->cpu_charged_ns, cp__thread_cpu_ns(atomic_load(&s->tid)));
     atomic_store(&s->wall_cpu_ns, -1);
     atomic_fetch_add(&s->gen, 1); /* even: consistent */

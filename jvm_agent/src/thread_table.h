@@ -26,6 +26,7 @@ extern __thread JNIEnv *cp__tls_env CP__TLS;
 extern __thread uint32_t cp__tls_serial CP__TLS;
 
 enum { CP__SLOT_FREE = 0, CP__SLOT_BUSY = 1, CP__SLOT_ACTIVE = 2 };
+#define CP__WALL_ENDED INT64_MAX
 
 /* A slot is reused by later threads: `gen` changes at every activation, so
  * another thread that read tid/serial can check (gen before and after)
@@ -42,6 +43,9 @@ typedef struct cp__thread_slot {
                                 thread itself: its signal handler, ThreadEnd) */
     atomic_llong wall_cpu_ns;/* thread CPU time at the end of its last wall
                                 sample (written by its signal handler)      */
+    atomic_llong wall_upto_ns;/* its wall time is in samples up to here: the
+                                wall sampler moves it on by CAS, ThreadEnd
+                                takes the rest (CP__WALL_ENDED)             */
     atomic_uint wall_handled;/* seq of the last wall signal it handled       */
     atomic_uint wall_state;  /* seq << 1 | repeatable: seq counts the wall
                                 signals sent to this thread; repeatable says

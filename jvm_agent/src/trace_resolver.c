@@ -160,7 +160,7 @@ static void fill_values(const cp__trace_rec *r, int64_t *v)
     if (r->kind == CP__TRACE_CPU || r->kind == CP__TRACE_CPU_UNSAMPLED) {
         v[CP_V_CPU_TIME] = r->weight;
         v[CP_V_CPU_SAMPLES] = 1;
-    } else if (r->kind == CP__TRACE_WALL || r->kind == CP__TRACE_WALL_REPEAT) {
+    } else if (r->kind == CP__TRACE_WALL || r->kind == CP__TRACE_WALL_REPEAT || r->kind == CP__TRACE_WALL_END) {
         v[CP_V_WALL_TIME] = r->weight;
         v[CP_V_WALL_SAMPLES] = 1;
     } else if (r->kind == CP__TRACE_LOCK) {
@@ -267,7 +267,7 @@ static void visit(const cp__trace_rec *r, void *arg)
     char tname[64], cls[CP__CLASS_NAME_MAX * 2];
     int64_t values[CP_V__COUNT];
     cp_label labels[5];
-    size_t nf = r->kind == CP__TRACE_WALL_REPEAT ? repeat_frames(c, r)
+    size_t nf = r->kind == CP__TRACE_WALL_REPEAT || r->kind == CP__TRACE_WALL_END ? repeat_frames(c, r)
                 : r->kind == CP__TRACE_CPU_UNSAMPLED ? unsampled_frame(c)
                                                      : resolve_frames(c, r);
     size_t nl = thread_labels(r, labels, tname, sizeof tname);

@@ -106,6 +106,8 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread thread)
         cp__cpu_timer_stop(s);
         if (cp__jvm.cpu_on && cp__jvm_running())
             cp__cpu_thread_end(s);
+        if (cp__jvm_running())
+            cp__wall_thread_end(s);
     }
     cp__threads_unregister_self();
 }

@@ -35,10 +35,9 @@ static void sleep_ns(int64_t ns)
 }
 
 /* The wall sampler's own view of each thread slot (this thread only):
- * which occupant it last saw and when it last sampled it. */
+ * which occupant it last saw. */
 typedef struct wall_seen {
     unsigned gen;
-    int64_t last_ns;
 } wall_seen;
 
 static wall_seen *g_seen; /* cp__threads_capacity() entries */
@@ -94,12 +93,11 @@ static bool sample_one(cp__thread_slot *s, const cp__thread_view *v, int64_t wei
 }
 
 /* A new occupant of slot s (this thread saw another gen before): no wall
- * signal of ours is pending for it, and its first weight runs from its
- * activation. */
+ * signal of ours is pending for it (its first weight runs from its
+ * activation: wall_upto_ns). */
 static void adopt_slot(cp__thread_slot *s, wall_seen *w, const cp__thread_view *v)
 {
     w->gen = v->gen;
-    w->last_ns = v->active_ns;
     atomic_store(&s->wall_state, (atomic_load(&s->wall_state) >> 1) << 1);
     atomic_store(&s->wall_handled, atomic_load(&s->wall_state) >> 1);
 }
@@ -120,11 +118,51 @@ static void wall_tick(size_t *cursor)
             continue;
         if (w->gen != v.gen)
             adopt_slot(s, w, &v);
+        /* Claim [upto, now) before the sample goes out: ThreadEnd takes
+         * what is left after it, never the same time twice. */
         int64_t now = cp_now_ns();
-        if (sample_one(s, &v, now - w->last_ns))
-            w->last_ns = now;
+        int64_t upto = atomic_load(&s->wall_upto_ns);
+        if (upto >= now || !atomic_compare_exchange_strong(&s->wall_upto_ns, &upto, now))
+            continue; /* ended, or activated just now */
+        if (!sample_one(s, &v, now - upto)) {
+            int64_t mine = now; /* not taken: the time keeps accruing */
+            atomic_compare_exchange_strong(&s->wall_upto_ns, &mine, upto);
+        }
         sent++;
     }
+}
+
+/* The mean gap between two looks at one Java thread: the wall interval,
+ * times the rounds the round robin needs when more threads are active
+ * than wall_threads_max. */
+static int64_t look_gap(void)
+{
+    size_t active = 0, max = cp__jvm.wall_threads_max > 0 ? (size_t)cp__jvm.wall_threads_max : 1;
+    for (size_t i = 0; i < cp__threads_high_water(); i++)
+        active += atomic_load_explicit(&cp__threads_slot(i)->state, memory_order_relaxed) == CP__SLOT_ACTIVE;
+    return cp__jvm.wall_interval_ns * (int64_t)(active <= max ? 1 : (active + max - 1) / max);
+}
+
+void cp__wall_thread_end(cp__thread_slot *s)
+{
+    int64_t now = cp_now_ns();
+    int64_t upto = atomic_exchange(&s->wall_upto_ns, CP__WALL_ENDED);
+    int64_t born = atomic_load(&s->active_ns);
+    cp__trace_rec *r;
+
+    /* Never looked at (upto is still its start): an unseen thread. */
+    if (!cp__jvm.wall_on || upto == CP__WALL_ENDED || upto <= born || now <= upto ||
+        (r = cp__store_reserve()) == NULL)
+        return;
+    r->kind = CP__TRACE_WALL_END;
+    r->num_frames = 0;
+    r->thread_serial = atomic_load(&s->serial);
+    r->tid = atomic_load(&s->tid);
+    r->thread_slot = cp__threads_index(s);
+    r->weight = now - upto + cp_wall_unseen_ns(now - born, look_gap());
+    r->size = now - born;
+    cp__store_commit(r);
+    cp_metrics_add_taken(1);
 }
 
 static void watch_owner(void)

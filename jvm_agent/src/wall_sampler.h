@@ -16,4 +16,14 @@
  * agent leaves the running state; nothing waits for it. */
 int cp__wall_sampler_start(void);
 
+/* ThreadEnd, on the ending thread: its wall time since its last wall
+ * sample goes to the store as a WALL_END record, which the resolver
+ * charges to the thread's last wall stack. A thread shorter than the gap
+ * between two looks at it (at the 50 ms default, most threads of a server
+ * that starts one per request) is seen with odds in proportion to its
+ * life: one that was seen also stands for the ones like it that were not
+ * (cp_wall_unseen_ns), an unseen one is charged nothing. */
+struct cp__thread_slot;
+void cp__wall_thread_end(struct cp__thread_slot *s);
+
 #endif /* CP_JVM_WALL_SAMPLER_H */

@@ -56,6 +56,7 @@
 #include "spinlock.h"
 
 #define MAX_THREADS 1024      /* tracked thread states; more are skipped  */
+#define SIGHT_BUCKETS 10       /* exit_wall: lives up to 128 ms */
 #define NATIVE_CAP 4096       /* ident -> tid table (power of two)        */
 #define COALESCE_NS 1000000000LL /* idle wall time is emitted at least every 1 s */
 #define QUIET_TICKS 20           /* CPU ticks that found no thread running ... */
@@ -154,7 +155,7 @@ typedef struct sampler {
     _Atomic uint64_t n_ticks, n_quiet, n_kicks; /* cp__sampler_counts */
     int64_t unseen_cpu;         /* of short threads no tick found running (short_lived) */
     int64_t unseen_outside;     /* their C start-up and teardown (take_exit) */
-    int64_t unseen_wall;        /* of young threads that ended with no stack (exit_wall) */
+    struct sight { double n, seen; } sight[SIGHT_BUCKETS]; /* ended threads by life, and how many a look found (exit_wall) */
     tslot young_slot;           /* a short thread's labels and captured stack (take_exit) */
     cp_rawframe *young_stack;   /* [max_frames]                           */
     /* cpu_destination: the main interpreter's GIL (pyoffsets) */
@@ -993,38 +994,53 @@ static tslot *captured(const exitrep *e, tslot *t)
     return t;
 }
 
-/* An exited thread's wall time up to its exit, to the stack a wall tick
+/* An exited thread's wall time up to its exit, to the stack a wall look
  * last found it in (with its start, cp__sampler_young_arm, a thread seen
- * has all of its wall). A young thread (one that lived under YOUNG_GAPS
- * CPU tick gaps) that no tick found in Python code leaves its wall, from
- * its start, to the next thread shorter than 1.5 gaps that ends with such
- * a stack: a server that starts a thread per request has its 3 ms handlers
- * come and go between ticks (their wall read at 0-17% of their lives
- * without this). A tick finds a thread shorter than its gap with odds in
- * proportion to its life, so the takers are a draw over the wall of the
- * threads that went unseen; a much longer thread, always seen, would take
- * what is not its own (one just over a gap may: threads of about a gap's
- * life, with "shorter than one gap" as the rule, left their pool untaken
- * in one run of three, and read 84% of their wall).
- * A pool nobody takes is dropped at stop. */
-#define YOUNG_GAPS 4
+ * has all of its life). A thread shorter than the gap between two looks
+ * is found by one with odds that grow with its life: a server's 2 ms
+ * handlers on threads of their own mostly come and go unseen. Each thread
+ * found stands also for the ones like it that were not: it is charged
+ * life / P, P the share of the threads of about its life (a power-of-two
+ * bucket) that looks found, recent ones counting most; an unseen one is
+ * charged nothing. Each kind's expected wall is then its life, on its own
+ * stacks (Horvitz-Thompson). P is counted, not modelled: ticks come every
+ * ~10 ms, or every 50 ms in quiet mode, or when a thread's own timer wakes
+ * the sampler, and a new thread's first look waits for its kernel tid. */
+#define SIGHT_UNIT_NS 250000 /* bucket 0: lives under 0.5 ms */
+static int sight_bucket(int64_t life)
+{
+    int64_t u = life / SIGHT_UNIT_NS;
+    int b = u > 0 ? 64 - __builtin_clzll((unsigned long long)u) : 0;
+    return b < SIGHT_BUCKETS ? b : -1;
+}
+
 static void exit_wall(tslot *t, const exitrep *e)
 {
     if (!g_s.o.wall)
         return;
-    bool young = e->start_ns > 0 && e->mono_ns > e->start_ns && e->mono_ns - e->start_ns < YOUNG_GAPS * cpu_tick_gap();
-    if (t && t->nframes) {
-        int64_t w = e->mono_ns > t->last_wall ? e->mono_ns - t->last_wall : 0;
-        if (2 * (e->mono_ns - e->start_ns) < 3 * cpu_tick_gap() && e->start_ns > 0) {
-            w += g_s.unseen_wall;
-            g_s.unseen_wall = 0;
+    int64_t life = e->start_ns > 0 && e->mono_ns > e->start_ns ? e->mono_ns - e->start_ns : 0;
+    bool seen = t && t->nframes;
+    int b = life > 0 ? sight_bucket(life) : -1;
+    int64_t extra = 0;
+    if (b >= 0) {
+        struct sight *k = &g_s.sight[b];
+        k->n += 1;
+        k->seen += seen;
+        if (k->n > 1024) { /* the recent ones count */
+            k->n /= 2;
+            k->seen /= 2;
         }
+        /* Too few found yet (a run's first threads): the odds of a look
+         * at jittered ticks of the wall interval (cp_wall_unseen_ns). */
+        if (seen)
+            extra = k->seen >= 8 ? (int64_t)((double)life * (k->n / k->seen - 1.0))
+                                 : cp_wall_unseen_ns(life, g_s.o.wall_interval_ns);
+    }
+    if (seen) {
+        int64_t w = (e->mono_ns > t->last_wall ? e->mono_ns - t->last_wall : 0) + extra;
         if (w > 0)
             add_pending(t, 0, w, e->mono_ns);
         flush_pending(t);
-    } else if (young) {
-        int64_t from = t && t->last_wall > e->start_ns ? t->last_wall : e->start_ns;
-        g_s.unseen_wall += e->mono_ns > from ? e->mono_ns - from : 0;
     }
     if (t)
         t->last_wall = e->mono_ns;
@@ -1653,7 +1669,8 @@ static void reset_tables(void)
     g_s.quiet = g_s.busy = false;
     g_s.still_ticks = 0;
     cp__pyn_kick_on(NULL);
-    g_s.unseen_cpu = g_s.unseen_outside = g_s.unseen_wall = 0;
+    g_s.unseen_cpu = g_s.unseen_outside = 0;
+    memset(g_s.sight, 0, sizeof g_s.sight);
     atomic_store(&g_s.exit_head, 0);
     atomic_store(&g_s.exit_tail, 0);
     /* After a fork, the parent's waiting threads are gone. */

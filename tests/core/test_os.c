@@ -91,6 +91,50 @@ static void test_threads(void **state)
     assert_int_equal(cp_os_thread_cpu_ns(0), -1);
 }
 
+/* cp_wall_unseen_ns: the closed form at its edges, and, against ticks drawn
+ * by cp_jittered_ns, threads of several lives charged their life plus it
+ * when a tick fell within their life, nothing otherwise: on average, their
+ * life (within 2% over 200,000 threads of each life). */
+static void test_wall_unseen(void **state)
+{
+    (void)state;
+    const int64_t gap = 50000;
+    assert_int_equal(cp_wall_unseen_ns(2000, gap), gap - 2000);   /* odds L/gap */
+    assert_int_equal(cp_wall_unseen_ns(25000, gap), 25000);       /* half a gap: odds 1/2 */
+    assert_int_equal(cp_wall_unseen_ns(75000, gap), 0);           /* always seen */
+    assert_int_equal(cp_wall_unseen_ns(0, gap), 0);
+    assert_int_equal(cp_wall_unseen_ns(1000, 0), 0);
+    assert_true(cp_wall_unseen_ns(40000, gap) > cp_wall_unseen_ns(50000, gap));
+    assert_true(cp_wall_unseen_ns(50000, gap) > 0);
+
+    enum { N = 200000, SPAN = 1 << 30 };
+    static int64_t ticks[SPAN / 25000 + 16];
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    size_t nt = 0;
+    for (int64_t t = cp_jittered_ns(gap, &rng); t < SPAN; t += cp_jittered_ns(gap, &rng))
+        ticks[nt++] = t;
+    const int64_t lives[] = {1000, 10000, 30000, 60000, 100000};
+    for (size_t k = 0; k < sizeof lives / sizeof lives[0]; k++) {
+        int64_t life = lives[k];
+        double charged = 0;
+        for (int i = 0; i < N; i++) {
+            int64_t born = gap * 2 + (int64_t)(cp_xorshift64(&rng) % (uint64_t)(SPAN - 4 * gap - life));
+            size_t lo = 0, hi = nt; /* first tick at or after born */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (ticks[mid] < born)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < nt && ticks[lo] < born + life)
+                charged += (double)(life + cp_wall_unseen_ns(life, gap));
+        }
+        double ratio = charged / ((double)N * (double)life);
+        assert_true(ratio > 0.98 && ratio < 1.02);
+    }
+}
+
 static void *sleeper(void *arg)
 {
     nanosleep(&(struct timespec){0, 300 * 1000000}, NULL);
@@ -216,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_kernel_clocks),
+        cmocka_unit_test(test_wall_unseen),
         cmocka_unit_test(test_timed_waits),
         cmocka_unit_test(test_fds),
         cmocka_unit_test(test_fds_high),

@@ -389,6 +389,22 @@ short_threads)
           label_max cpu-time "thread name" 'short-*' "$(( CPU * 115 / 100 ))" \
           min cpu-time HeapTarget.shortWork "$(( CPU * 20 / 100 ))"
     ;;
+short_threads_wall)
+    # A thread per request, 2 ms and 20 ms sleeps alternating, for 6 s: at
+    # a 20 ms wall interval most 2 ms threads and half the 20 ms ones end
+    # between two ticks (at the 50 ms default, more so). Each kind's wall in
+    # the profile near its own nanoTime total: the 2 ms kind is seen ~75
+    # times, each standing for the ones not seen (at the default, ~30: 0.64
+    # to 1.29 of the truth in 6 runs, too wide a spread for a fixed bound).
+    run 0 -agentpath:"$AGENT=$OPTS,wall_interval_us=20000" -cp "$CLASSES" HeapTarget requests 6
+    FAST=$(sed -n 's/^fast wall ns: //p' "$W/out.txt")
+    SLOW=$(sed -n 's/^slow wall ns: //p' "$W/out.txt")
+    [ -n "$FAST" ] && [ -n "$SLOW" ] || fail "no wall totals printed"
+    check min wall-time HeapTarget.fastRequest "$(( FAST * 40 / 100 ))" \
+          max wall-time HeapTarget.fastRequest "$(( FAST * 180 / 100 ))" \
+          min wall-time HeapTarget.slowRequest "$(( SLOW * 80 / 100 ))" \
+          max wall-time HeapTarget.slowRequest "$(( SLOW * 125 / 100 ))"
+    ;;
 vthreads)
     # 200 virtual threads parked for S s: their wall time (sampled round
     # robin, 16 per 50 ms, by the resolver: on a loaded machine it gets few

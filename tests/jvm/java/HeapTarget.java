@@ -15,6 +15,11 @@
  * java HeapTarget short THREADS MICROS
  *   THREADS threads, 16 at a time, each spinning MICROS µs of its own CPU in
  *   shortWork(); prints "short cpu ns: N", their total CPU by their own clocks.
+ * java HeapTarget requests SECONDS
+ *   a thread per request, one started every 4 ms for SECONDS, alternately
+ *   running fastRequest() (sleeps 2 ms) and slowRequest() (sleeps 20 ms);
+ *   prints "fast wall ns: N" and "slow wall ns: M", the time each kind
+ *   spent in its method by System.nanoTime().
  */
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
@@ -116,6 +121,41 @@ public class HeapTarget {
         System.out.println("short cpu ns: " + shortCpu.get());
     }
 
+    static final AtomicLong fastWall = new AtomicLong(), slowWall = new AtomicLong();
+
+    static void fastRequest() throws InterruptedException {
+        long t0 = System.nanoTime();
+        Thread.sleep(2);
+        fastWall.addAndGet(System.nanoTime() - t0);
+    }
+
+    static void slowRequest() throws InterruptedException {
+        long t0 = System.nanoTime();
+        Thread.sleep(20);
+        slowWall.addAndGet(System.nanoTime() - t0);
+    }
+
+    static void requests(double seconds) throws InterruptedException {
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        java.util.List<Thread> all = new java.util.ArrayList<>();
+        for (int k = 0; System.nanoTime() < end; k++) {
+            boolean fast = (k & 1) == 1;
+            Thread t = new Thread(() -> {
+                try {
+                    if (fast) fastRequest(); else slowRequest();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "req-" + k);
+            t.start();
+            all.add(t);
+            Thread.sleep(4);
+        }
+        for (Thread t : all) t.join();
+        System.out.println("fast wall ns: " + fastWall.get());
+        System.out.println("slow wall ns: " + slowWall.get());
+    }
+
     /* Thread.ofVirtual().name(n).start(r) by reflection: these classes are
      * compiled for Java 17. */
     static Thread startVirtual(String name, Runnable r) throws Exception {
@@ -159,6 +199,7 @@ public class HeapTarget {
             case "live": live(Long.parseLong(a[1]), Double.parseDouble(a[2])); break;
             case "short": shortThreads(Integer.parseInt(a[1]), Long.parseLong(a[2])); break;
             case "vthreads": vthreads(Integer.parseInt(a[1]), Double.parseDouble(a[2])); break;
+            case "requests": requests(Double.parseDouble(a[1])); break;
             default: throw new IllegalArgumentException(a[0]);
         }
     }
