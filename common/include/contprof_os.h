@@ -78,6 +78,28 @@ long cp_os_list_threads(pid_t *tids, size_t max);
  * and then anyway, since one thread may end as another starts). */
 long cp_os_thread_count(void);
 
+/* When to list /proc/self/task again (cp_os_list_threads), for a sampler
+ * looking for threads its runtime does not report. Zero-initialised (or
+ * next_list = 0) lists at the next call. One thread only. */
+typedef struct cp_thread_watch {
+    int64_t next_list; /* list at the latest then                         */
+    long count;        /* cp_os_thread_count at the last listing           */
+    uint64_t sig;      /* the caller's signature then                      */
+    int misses;        /* listings in a row that disagreed with the count  */
+} cp_thread_watch;
+
+/* Whether to list now: the thread count (one stat) or sig (the caller's
+ * summary of the threads it already knows) changed since the last listing,
+ * force, or every_ns have passed since it. If so, notes count and sig and
+ * the next deadline. A count that disagreed with three listings in a row
+ * (a /proc that does not count links) is not read again: then every call
+ * lists. */
+bool cp_thread_watch_due(cp_thread_watch *w, int64_t now, uint64_t sig, bool force, int64_t every_ns);
+
+/* After a listing cp_thread_watch_due asked for: how many threads it found
+ * (-1: /proc unreadable). */
+void cp_thread_watch_listed(cp_thread_watch *w, long listed);
+
 /* Move fd to the lowest free descriptor >= floor with FD_CLOEXEC set and
  * close the original; returns the new fd, or -1 (fd left as it was). A
  * daemon that closes or dup2s over its low descriptors then never hits a

@@ -240,6 +240,29 @@ long cp_os_thread_count(void)
     return (long)st.st_nlink - 2; /* ".", ".." and one link per thread */
 }
 
+bool cp_thread_watch_due(cp_thread_watch *w, int64_t now, uint64_t sig, bool force, int64_t every_ns)
+{
+    long count = w->misses < 3 ? cp_os_thread_count() : -1;
+    if (count >= 0 && count == w->count && sig == w->sig && !force && now < w->next_list)
+        return false;
+    w->next_list = now + every_ns;
+    w->count = count;
+    w->sig = sig;
+    return true;
+}
+
+void cp_thread_watch_listed(cp_thread_watch *w, long listed)
+{
+    if (w->count < 0 || listed < 0)
+        return;
+    /* A thread may start or end between the two reads: only a count that
+     * keeps disagreeing is wrong. */
+    if (listed == w->count || listed == cp_os_thread_count())
+        w->misses = 0;
+    else
+        w->misses++;
+}
+
 int cp_os_fd_move_high(int fd, int floor)
 {
     int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);

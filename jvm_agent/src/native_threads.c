@@ -38,12 +38,8 @@ static atomic_size_t g_used;          /* entries [0, g_used) were ever taken */
 static int64_t g_next_scan;
 /* A scan lists /proc/self/task only when the thread count or the set of
  * registered Java threads changed since the last listing, or LIST_MS
- * after it (one thread may end as another starts). A count that disagrees
- * with the listings is not trusted again. Wall-sampler thread only. */
-static int64_t g_next_list;
-static long g_listed_count = -1;
-static uint64_t g_listed_java;
-static int g_count_misses;
+ * after it (one thread may end as another starts). Wall-sampler thread. */
+static cp_thread_watch g_watch;
 static atomic_bool g_full_logged;
 static atomic_uint g_armed_total;     /* native threads given a timer so far */
 
@@ -218,22 +214,8 @@ void cp__native_threads_tick(int signo)
     if (g_tab == NULL || signo <= 0 || now < g_next_scan || !cp__jvm_running())
         return;
     g_next_scan = now + (int64_t)SCAN_MS * 1000000;
-    long count = g_count_misses < 3 ? cp_os_thread_count() : -1;
-    uint64_t java = java_signature();
-    if (count >= 0 && count == g_listed_count && java == g_listed_java && now < g_next_list)
-        return;
-    g_next_list = now + (int64_t)LIST_MS * 1000000;
-    g_listed_java = java;
-    g_listed_count = count;
-    long listed = scan(signo);
-    if (count >= 0 && listed >= 0) {
-        /* A thread may start or end between the two reads: only a count
-         * that keeps disagreeing is wrong (a /proc that does not count). */
-        if (listed == count || listed == cp_os_thread_count())
-            g_count_misses = 0;
-        else
-            g_count_misses++;
-    }
+    if (cp_thread_watch_due(&g_watch, now, java_signature(), false, (int64_t)LIST_MS * 1000000))
+        cp_thread_watch_listed(&g_watch, scan(signo));
 }
 
 void cp__native_threads_stop_all(void)
@@ -247,7 +229,7 @@ void cp__native_threads_rescan_soon(void)
 {
     cp__native_threads_stop_all(); /* the next tick re-arms on its signal */
     g_next_scan = 0;
-    g_next_list = 0;
+    g_watch.next_list = 0;
 }
 
 void cp__native_threads_publish_stats(void)

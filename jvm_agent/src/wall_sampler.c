@@ -42,22 +42,31 @@ typedef struct wall_seen {
 
 static wall_seen *g_seen; /* cp__threads_capacity() entries */
 
-/* Record "same stack as last time" for s; false if the store is full. */
-static bool repeat_sample(cp__thread_slot *s, const cp__thread_view *v, int64_t weight)
+/* Record wall time on the stack of s's last wall sample (kind
+ * WALL_REPEAT or WALL_END, size as that kind says); false if the store is
+ * full. */
+static bool last_stack_sample(int kind, cp__thread_slot *s, uint32_t serial, pid_t tid, int64_t weight, int64_t size)
 {
     cp__trace_rec *r = cp__store_reserve();
 
     if (r == NULL)
         return false;
-    r->kind = CP__TRACE_WALL_REPEAT;
+    r->kind = kind;
     r->num_frames = 0;
-    r->thread_serial = v->serial;
-    r->tid = v->tid;
+    r->thread_serial = serial;
+    r->tid = tid;
     r->thread_slot = cp__threads_index(s);
     r->weight = weight;
+    r->size = size;
     cp__store_commit(r);
     cp_metrics_add_taken(1);
     return true;
+}
+
+/* Record "same stack as last time" for s; false if the store is full. */
+static bool repeat_sample(cp__thread_slot *s, const cp__thread_view *v, int64_t weight)
+{
+    return last_stack_sample(CP__TRACE_WALL_REPEAT, s, v->serial, v->tid, weight, 0);
 }
 
 /* Idle since its last wall sample, and the resolver has that stack? */
@@ -148,21 +157,12 @@ void cp__wall_thread_end(cp__thread_slot *s)
     int64_t now = cp_now_ns();
     int64_t upto = atomic_exchange(&s->wall_upto_ns, CP__WALL_ENDED);
     int64_t born = atomic_load(&s->active_ns);
-    cp__trace_rec *r;
 
     /* Never looked at (upto is still its start): an unseen thread. */
-    if (!cp__jvm.wall_on || upto == CP__WALL_ENDED || upto <= born || now <= upto ||
-        (r = cp__store_reserve()) == NULL)
+    if (!cp__jvm.wall_on || upto == CP__WALL_ENDED || upto <= born || now <= upto)
         return;
-    r->kind = CP__TRACE_WALL_END;
-    r->num_frames = 0;
-    r->thread_serial = atomic_load(&s->serial);
-    r->tid = atomic_load(&s->tid);
-    r->thread_slot = cp__threads_index(s);
-    r->weight = now - upto + cp_wall_unseen_ns(now - born, look_gap());
-    r->size = now - born;
-    cp__store_commit(r);
-    cp_metrics_add_taken(1);
+    last_stack_sample(CP__TRACE_WALL_END, s, atomic_load(&s->serial), atomic_load(&s->tid),
+                      now - upto + cp_wall_unseen_ns(now - born, look_gap()), now - born);
 }
 
 static void watch_owner(void)

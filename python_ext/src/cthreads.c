@@ -61,10 +61,7 @@ typedef struct cthread {
 static struct {
     cthread t[MAX_CT];
     int64_t next_scan;
-    int64_t next_list;     /* list at the latest then                   */
-    long listed_count;     /* the thread count at the last listing      */
-    uint64_t listed_sig;   /* cp__sampler_python_sig then               */
-    int count_misses;      /* listings that disagreed with the count    */
+    cp_thread_watch watch; /* when to list again                         */
     bool pending;          /* a candidate awaits its second sighting    */
     bool scanned;          /* a first scan happened                     */
     pid_t self;
@@ -76,8 +73,7 @@ void cp__cthreads_reset(void)
     for (size_t i = 0; i < MAX_CT; i++)
         atomic_store(&g_c.t[i].tid, 0);
     g_c.next_scan = 0;
-    g_c.next_list = 0;
-    g_c.count_misses = 0;
+    g_c.watch = (cp_thread_watch){0};
     g_c.scanned = false;
     g_c.self = 0;
 }
@@ -222,26 +218,6 @@ static long scan(int64_t now)
     return n;
 }
 
-/* Lists when something may have changed (see the top of this file). */
-static void maybe_scan(int64_t now)
-{
-    long count = g_c.count_misses < 3 ? cp_os_thread_count() : -1;
-    uint64_t sig = cp__sampler_python_sig();
-    if (count >= 0 && count == g_c.listed_count && sig == g_c.listed_sig && !g_c.pending && now < g_c.next_list)
-        return;
-    g_c.next_list = now + LIST_NS;
-    g_c.listed_count = count;
-    g_c.listed_sig = sig;
-    long listed = scan(now);
-    if (count >= 0 && listed >= 0) {
-        /* A thread may start or end between the two reads: only a count
-         * that keeps disagreeing is wrong (a /proc that does not count). */
-        if (listed == count || listed == cp_os_thread_count())
-            g_c.count_misses = 0;
-        else
-            g_c.count_misses++;
-    }
-}
 
 static void emit(pid_t tid, int64_t cpu_ns, const uintptr_t *pcs, int npcs, cp_rawring *ring)
 {
@@ -304,7 +280,9 @@ bool cp__cthreads_tick(int64_t now, int64_t interval_ns, cp_rawring *ring)
         g_c.self = (pid_t)syscall(SYS_gettid);
     if (now >= g_c.next_scan) {
         g_c.next_scan = now + SCAN_NS;
-        maybe_scan(now);
+        /* Listed when something may have changed (see the top of this file). */
+        if (cp_thread_watch_due(&g_c.watch, now, cp__sampler_python_sig(), g_c.pending, LIST_NS))
+            cp_thread_watch_listed(&g_c.watch, scan(now));
     }
     for (size_t i = 0; i < MAX_CT; i++)
         if (atomic_load_explicit(&g_c.t[i].tid, memory_order_relaxed) != 0 && g_c.t[i].adopted && !g_c.t[i].ended_at)

@@ -135,6 +135,38 @@ static void test_wall_unseen(void **state)
     }
 }
 
+/* cp_thread_watch: lists at first, then only when the count or the
+ * caller's signature changed, when forced, or at the deadline; a count
+ * that keeps disagreeing with the listings is given up. */
+static void test_thread_watch(void **state)
+{
+    (void)state;
+    cp_thread_watch w = {0};
+    long n = cp_os_thread_count();
+    assert_true(n >= 1);
+    assert_true(cp_thread_watch_due(&w, 1000, 7, false, 100));  /* first call */
+    cp_thread_watch_listed(&w, n);
+    assert_false(cp_thread_watch_due(&w, 1050, 7, false, 100)); /* nothing changed */
+    assert_true(cp_thread_watch_due(&w, 1050, 8, false, 100));  /* signature */
+    cp_thread_watch_listed(&w, n);
+    assert_true(cp_thread_watch_due(&w, 1060, 8, true, 100));   /* forced */
+    cp_thread_watch_listed(&w, n);
+    assert_false(cp_thread_watch_due(&w, 1159, 8, false, 100));
+    assert_true(cp_thread_watch_due(&w, 1160, 8, false, 100));  /* deadline */
+    /* A /proc whose count is wrong: listings find 5 more threads. */
+    cp_thread_watch_listed(&w, n + 5);
+    assert_int_equal(w.misses, 1);
+    assert_false(cp_thread_watch_due(&w, 1161, 8, false, 100));
+    cp_thread_watch_listed(&w, n + 5);
+    assert_false(cp_thread_watch_due(&w, 1162, 8, false, 100));
+    cp_thread_watch_listed(&w, n + 5);
+    assert_int_equal(w.misses, 3);
+    assert_true(cp_thread_watch_due(&w, 1163, 8, false, 100)); /* given up: every call lists */
+    assert_true(cp_thread_watch_due(&w, 1164, 8, false, 100));
+    cp_thread_watch_listed(&w, n); /* no count to check against: misses stay */
+    assert_int_equal(w.misses, 3);
+}
+
 static void *sleeper(void *arg)
 {
     nanosleep(&(struct timespec){0, 300 * 1000000}, NULL);
@@ -261,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_kernel_clocks),
         cmocka_unit_test(test_wall_unseen),
+        cmocka_unit_test(test_thread_watch),
         cmocka_unit_test(test_timed_waits),
         cmocka_unit_test(test_fds),
         cmocka_unit_test(test_fds_high),
